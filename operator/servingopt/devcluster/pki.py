@@ -1,0 +1,108 @@
+"""Local certificates and keys for the dev cluster, made with the `openssl` CLI.
+
+One throwaway CA signs the API server's serving certificate and the client certificates
+(admin in `system:masters`, a non-admin developer for RBAC tests). The service-account
+token signing key is a separate EC key pair. Everything lives in the cluster's state
+dir and dies with it.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+DAYS = "30"
+SERVICE_IP = "10.96.0.1"
+API_SANS = (
+    "IP:127.0.0.1",
+    f"IP:{SERVICE_IP}",
+    "DNS:localhost",
+    "DNS:kubernetes",
+    "DNS:kubernetes.default",
+    "DNS:kubernetes.default.svc",
+    "DNS:kubernetes.default.svc.cluster.local",
+)
+
+
+@dataclass(frozen=True)
+class CertPair:
+    cert: Path
+    key: Path
+
+
+@dataclass(frozen=True)
+class Pki:
+    ca: CertPair
+    apiserver: CertPair
+    admin: CertPair
+    developer: CertPair
+    sa_key: Path
+    sa_pub: Path
+
+
+def _openssl(*args: str, cwd: Path) -> None:
+    exe = shutil.which("openssl")
+    if exe is None:
+        raise RuntimeError("the openssl CLI is needed to make the dev cluster's certificates")
+    subprocess.run([exe, *args], cwd=cwd, check=True, capture_output=True)
+
+
+def _new_key(path: Path) -> None:
+    # EC P-256: generation is instant, and every component accepts it.
+    _openssl("genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256",
+             "-out", str(path), cwd=path.parent)  # fmt: skip
+    path.chmod(0o600)
+
+
+def _make_ca(d: Path) -> CertPair:
+    pair = CertPair(d / "ca.crt", d / "ca.key")
+    _new_key(pair.key)
+    _openssl("req", "-x509", "-new", "-key", str(pair.key), "-out", str(pair.cert),
+             "-days", DAYS, "-subj", "/CN=servingopt-dev-ca",
+             "-addext", "basicConstraints=critical,CA:TRUE",
+             "-addext", "keyUsage=critical,keyCertSign,cRLSign", cwd=d)  # fmt: skip
+    return pair
+
+
+def _sign(d: Path, ca: CertPair, name: str, subject: str, ext: list[str]) -> CertPair:
+    """Issues `name`.crt/.key for `subject`; `ext` are X.509v3 extension lines."""
+    pair = CertPair(d / f"{name}.crt", d / f"{name}.key")
+    _new_key(pair.key)
+    csr, extfile = d / f"{name}.csr", d / f"{name}.ext"
+    extfile.write_text("\n".join(["keyUsage=critical,digitalSignature,keyEncipherment", *ext]))
+    _openssl("req", "-new", "-key", str(pair.key), "-subj", subject, "-out", str(csr), cwd=d)
+    _openssl("x509", "-req", "-in", str(csr), "-CA", str(ca.cert), "-CAkey", str(ca.key),
+             "-CAcreateserial", "-days", DAYS, "-extfile", str(extfile),
+             "-out", str(pair.cert), cwd=d)  # fmt: skip
+    csr.unlink()
+    extfile.unlink()
+    return pair
+
+
+def make_pki(d: Path, developer_user: str, developer_group: str) -> Pki:
+    d.mkdir(parents=True, exist_ok=True)
+    ca = _make_ca(d)
+    server_ext = ["extendedKeyUsage=serverAuth", "subjectAltName=" + ",".join(API_SANS)]
+    client_ext = ["extendedKeyUsage=clientAuth"]
+    apiserver = _sign(d, ca, "apiserver", "/CN=kube-apiserver", server_ext)
+    admin = _sign(d, ca, "admin", "/O=system:masters/CN=servingopt-admin", client_ext)
+    dev_subject = f"/O={developer_group}/CN={developer_user}"
+    developer = _sign(d, ca, "developer", dev_subject, client_ext)
+    sa_key, sa_pub = d / "sa.key", d / "sa.pub"
+    _new_key(sa_key)
+    _openssl("pkey", "-in", str(sa_key), "-pubout", "-out", str(sa_pub), cwd=d)
+    return Pki(ca, apiserver, admin, developer, sa_key, sa_pub)
+
+
+def load_pki(d: Path) -> Pki:
+    """The PKI of an existing state dir (paths only)."""
+
+    def pair(n: str) -> CertPair:
+        return CertPair(d / f"{n}.crt", d / f"{n}.key")
+
+    return Pki(
+        pair("ca"), pair("apiserver"), pair("admin"), pair("developer"),
+        d / "sa.key", d / "sa.pub",
+    )  # fmt: skip
