@@ -51,18 +51,40 @@ def _openssl(*args: str, cwd: Path) -> None:
 
 def _new_key(path: Path) -> None:
     # EC P-256: generation is instant, and every component accepts it.
-    _openssl("genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256",
-             "-out", str(path), cwd=path.parent)  # fmt: skip
+    _openssl(
+        "genpkey",
+        "-algorithm",
+        "EC",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-out",
+        str(path),
+        cwd=path.parent,
+    )
     path.chmod(0o600)
 
 
 def _make_ca(d: Path) -> CertPair:
     pair = CertPair(d / "ca.crt", d / "ca.key")
     _new_key(pair.key)
-    _openssl("req", "-x509", "-new", "-key", str(pair.key), "-out", str(pair.cert),
-             "-days", DAYS, "-subj", "/CN=servingopt-dev-ca",
-             "-addext", "basicConstraints=critical,CA:TRUE",
-             "-addext", "keyUsage=critical,keyCertSign,cRLSign", cwd=d)  # fmt: skip
+    _openssl(
+        "req",
+        "-x509",
+        "-new",
+        "-key",
+        str(pair.key),
+        "-out",
+        str(pair.cert),
+        "-days",
+        DAYS,
+        "-subj",
+        "/CN=servingopt-dev-ca",
+        "-addext",
+        "basicConstraints=critical,CA:TRUE",
+        "-addext",
+        "keyUsage=critical,keyCertSign,cRLSign",
+        cwd=d,
+    )
     return pair
 
 
@@ -73,9 +95,24 @@ def _sign(d: Path, ca: CertPair, name: str, subject: str, ext: list[str]) -> Cer
     csr, extfile = d / f"{name}.csr", d / f"{name}.ext"
     extfile.write_text("\n".join(["keyUsage=critical,digitalSignature,keyEncipherment", *ext]))
     _openssl("req", "-new", "-key", str(pair.key), "-subj", subject, "-out", str(csr), cwd=d)
-    _openssl("x509", "-req", "-in", str(csr), "-CA", str(ca.cert), "-CAkey", str(ca.key),
-             "-CAcreateserial", "-days", DAYS, "-extfile", str(extfile),
-             "-out", str(pair.cert), cwd=d)  # fmt: skip
+    _openssl(
+        "x509",
+        "-req",
+        "-in",
+        str(csr),
+        "-CA",
+        str(ca.cert),
+        "-CAkey",
+        str(ca.key),
+        "-CAcreateserial",
+        "-days",
+        DAYS,
+        "-extfile",
+        str(extfile),
+        "-out",
+        str(pair.cert),
+        cwd=d,
+    )
     csr.unlink()
     extfile.unlink()
     return pair
@@ -103,6 +140,10 @@ def load_pki(d: Path) -> Pki:
         return CertPair(d / f"{n}.crt", d / f"{n}.key")
 
     return Pki(
-        pair("ca"), pair("apiserver"), pair("admin"), pair("developer"),
-        d / "sa.key", d / "sa.pub",
-    )  # fmt: skip
+        pair("ca"),
+        pair("apiserver"),
+        pair("admin"),
+        pair("developer"),
+        d / "sa.key",
+        d / "sa.pub",
+    )

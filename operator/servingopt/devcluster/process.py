@@ -74,15 +74,21 @@ def start_ticks(pid: int) -> int | None:
     return int(fields[19])
 
 
-def spawn(name: str, argv: list[str], log: Path, *, detach: bool, env: dict[str, str] | None = None
-          ) -> tuple[subprocess.Popen[bytes], ProcessRecord]:  # fmt: skip
+def spawn(
+    name: str, argv: list[str], log: Path, *, detach: bool, env: dict[str, str] | None = None
+) -> tuple[subprocess.Popen[bytes], ProcessRecord]:
     log.parent.mkdir(parents=True, exist_ok=True)
     preexec: Callable[[], None] | None = None if detach else _die_with_parent
     with log.open("ab") as out:
         proc = subprocess.Popen(
-            argv, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-            start_new_session=True, preexec_fn=preexec, env=env,
-        )  # fmt: skip
+            argv,
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            preexec_fn=preexec,
+            env=env,
+        )
     ticks = start_ticks(proc.pid) or 0
     return proc, ProcessRecord(name, proc.pid, ticks, argv, str(log))
 
@@ -92,8 +98,9 @@ def is_alive(rec: ProcessRecord) -> bool:
     return ticks is not None and (rec.start_ticks == 0 or ticks == rec.start_ticks)
 
 
-def stop(rec: ProcessRecord, proc: subprocess.Popen[bytes] | None = None,
-         timeout: float = 10.0) -> None:  # fmt: skip
+def stop(
+    rec: ProcessRecord, proc: subprocess.Popen[bytes] | None = None, timeout: float = 10.0
+) -> None:
     """SIGTERM to the process group, SIGKILL after `timeout` seconds."""
     if not is_alive(rec):
         _reap(proc)

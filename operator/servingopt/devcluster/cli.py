@@ -1,0 +1,140 @@
+"""`servingopt dev-cluster up|down|env|status`.
+
+Wire it into the main CLI with `add_parser(subparsers)`; the parser sets `func`, so the
+main CLI calls `args.func(args)` and exits with its return value.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import signal
+import sys
+import threading
+from pathlib import Path
+from typing import Any
+
+from servingopt.devcluster.cluster import ClusterError, DevCluster, state_root
+
+
+def add_parser(subparsers: Any) -> argparse.ArgumentParser:
+    """Adds the `dev-cluster` command to an argparse subparsers object."""
+    parser: argparse.ArgumentParser = subparsers.add_parser(
+        "dev-cluster",
+        help="a real local Kubernetes control plane with fake GPU/CPU node pools",
+        description="Start, inspect and stop the local dev cluster (no Docker needed).",
+    )
+    sub = parser.add_subparsers(dest="dev_cluster_command", required=True)
+    up = sub.add_parser("up", help="start a cluster (foreground unless --detach)")
+    up.add_argument("--detach", "-d", action="store_true", help="start and return")
+    up.add_argument("--prometheus", action="store_true", help="also start Prometheus")
+    up.add_argument("--pools", type=Path, help="node pools YAML (default: the shipped one)")
+    up.add_argument("--nodes-per-pool", type=int, help="nodes per pool and capacity type")
+    up.add_argument("--bin-dir", type=Path, help="control-plane binaries (default: build)")
+    down = sub.add_parser("down", help="stop a cluster and delete its state")
+    down.add_argument("--keep", action="store_true", help="keep the state dir (logs)")
+    env = sub.add_parser("env", help="print shell exports for a running cluster")
+    status = sub.add_parser("status", help="components, pids, memory")
+    status.add_argument("-o", "--output", choices=["json", "table"], default="table")
+    for p in (up, down, env, status):
+        p.add_argument("--name", default="default", help="cluster name (default: default)")
+        p.add_argument(
+            "--state-root",
+            type=Path,
+            default=None,
+            help=f"where cluster state dirs live (default: {state_root()})",
+        )
+    parser.set_defaults(func=run)
+    return parser
+
+
+def run(args: argparse.Namespace) -> int:
+    handlers = {"up": _up, "down": _down, "env": _env, "status": _status}
+    try:
+        return handlers[args.dev_cluster_command](args)
+    except (ClusterError, FileNotFoundError, TimeoutError) as e:
+        print(f"dev-cluster: {e}", file=sys.stderr)
+        return 1
+
+
+def _root(args: argparse.Namespace) -> Path:
+    return args.state_root or state_root()
+
+
+def _up(args: argparse.Namespace) -> int:
+    cluster = DevCluster(
+        name=args.name,
+        root=_root(args),
+        bin_dir=args.bin_dir,
+        pools_file=args.pools,
+        nodes_per_pool=args.nodes_per_pool,
+        detach=args.detach,
+    )
+    cluster.up(with_prometheus=args.prometheus)
+    _print_env(cluster)
+    if args.detach:
+        print(f"# stop with: servingopt dev-cluster down --name {args.name}", file=sys.stderr)
+        return 0
+    print("# running in the foreground; Ctrl-C stops it", file=sys.stderr)
+    try:
+        _wait_for_signal()
+    finally:
+        cluster.down()
+    return 0
+
+
+def _wait_for_signal() -> None:
+    stopped = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, lambda *_: stopped.set())
+    try:
+        while not stopped.wait(1.0):
+            pass
+    except KeyboardInterrupt:
+        pass
+
+
+def _down(args: argparse.Namespace) -> int:
+    cluster = DevCluster.load(args.name, _root(args))
+    cluster.down(remove=not args.keep)
+    print(f"cluster {args.name!r} stopped", file=sys.stderr)
+    return 0
+
+
+def _env(args: argparse.Namespace) -> int:
+    _print_env(DevCluster.load(args.name, _root(args)))
+    return 0
+
+
+def _print_env(cluster: DevCluster) -> None:
+    for key, value in cluster.env().items():
+        print(f"export {key}={shlex.quote(value)}")
+
+
+def _status(args: argparse.Namespace) -> int:
+    info = DevCluster.load(args.name, _root(args)).status()
+    if args.output == "json":
+        print(json.dumps(info, indent=2))
+        return 0
+    print(f"cluster {info['name']}  server {info['server']}  started in {info['startupSeconds']} s")
+    print(f"kubeconfig {info['kubeconfig']}")
+    if info["prometheus"]:
+        print(f"prometheus {info['prometheus']}")
+    print(f"{'COMPONENT':<26}{'PID':>8}  {'ALIVE':<6}{'RSS MiB':>9}{'PEAK MiB':>10}")
+    for name, c in info["components"].items():
+        print(
+            f"{name:<26}{c['pid']:>8}  {'yes' if c['alive'] else 'NO':<6}"
+            f"{c['rssMiB']:>9}{c['peakRssMiB']:>10}"
+        )
+    print(f"{'total':<42}{info['totalRssMiB']:>9}{info['totalPeakRssMiB']:>10}")
+    components = info["components"].values()
+    return 0 if components and all(c["alive"] for c in components) else 3
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Standalone entry point: `python -m servingopt.devcluster up ...`."""
+    parser = argparse.ArgumentParser(prog="servingopt")
+    add_parser(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(["dev-cluster", *(argv if argv is not None else sys.argv[1:])])
+    return run(args)

@@ -1,0 +1,26 @@
+"""Integration tests run against a real local control plane (servingopt.devcluster):
+etcd, kube-apiserver, controller-manager, scheduler and kwok fake node pools."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from servingopt.devcluster.pytest_plugin import (  # noqa: F401  (fixtures)
+    admin_kubectl,
+    dev_cluster,
+    developer_kubectl,
+    kubeconfig,
+    kubectl,
+    namespace,
+    prometheus,
+)
+
+HERE = Path(__file__).parent
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if HERE in Path(str(item.fspath)).parents:
+            item.add_marker(pytest.mark.integration)
