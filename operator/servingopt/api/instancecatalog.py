@@ -35,8 +35,11 @@ class Taint(ApiModel):
     """A node taint pods need a toleration for."""
 
     key: Annotated[str, Field(min_length=1, max_length=316)]
+    """Taint key, e.g. `nvidia.com/gpu`."""
     value: Annotated[str, Field(max_length=63)] = ""
+    """Taint value (may be empty)."""
     effect: TaintEffect = "NoSchedule"
+    """`NoSchedule`, `PreferNoSchedule` or `NoExecute`."""
 
 
 class InstanceType(ApiModel):

@@ -343,33 +343,49 @@ class Condition(ApiModel):
     """A metav1.Condition."""
 
     type: Annotated[str, Field(min_length=1, max_length=316)]
+    """Condition type, e.g. `Ready`, `SLOMet`, `Applied`."""
     status: ConditionStatus
+    """`True`, `False` or `Unknown`."""
     reason: Annotated[str, Field(min_length=1, max_length=1024)]
+    """Machine-readable CamelCase reason for the last transition."""
     message: Annotated[str, Field(max_length=32768)] = ""
+    """Human-readable details."""
     last_transition_time: str
     """RFC 3339 time the status last changed."""
     observed_generation: Annotated[int, Field(ge=0)] | None = None
+    """ModelServing generation the condition was set for."""
 
 
 class ReplicaRange(ApiModel):
     """Replica bounds of a plan."""
 
     min: int
+    """Fewest replicas (the HPA's minReplicas)."""
     max: int
+    """Most replicas (the HPA's maxReplicas)."""
 
 
 class PlanSummary(ApiModel):
     """A configuration: where and how the model runs."""
 
     instance_type: str | None = None
+    """Instance type, e.g. `g4dn.xlarge`."""
     pool: str | None = None
+    """Node pool of the instance type."""
     capacity_type: str | None = None
+    """`on-demand` or `spot`."""
     variant: str | None = None
+    """Name of the model variant."""
     replicas: ReplicaRange | None = None
+    """Replica bounds of the HPA."""
     max_batch_size: int | None = None
+    """Maximum batch size given to the server."""
     max_queue_delay_ms: float | None = None
+    """Maximum queue delay given to the server, in milliseconds."""
     cache_enabled: bool | None = None
+    """Whether the response cache is on."""
     cache_size_mi_b: int | None = None
+    """Response cache size per replica in MiB."""
     target_per_replica: float | None = None
     """HPA target per replica (requests/s, concurrency or CPU %)."""
     hourly_cost: float | None = None
@@ -389,10 +405,15 @@ class Prediction(ApiModel):
     """What the model predicts for the recommended configuration."""
 
     p99_latency_ms: float | None = None
+    """Predicted 99th-percentile latency in milliseconds at the forecast demand."""
     utilization: float | None = None
+    """Predicted busy fraction of each replica (0..1)."""
     capacity_per_replica_rps: float | None = None
+    """Requests per second one replica serves while meeting the SLO."""
     replicas: int | None = None
+    """Replicas needed at the forecast demand."""
     demand_rps: float | None = None
+    """Forecast demand in requests per second."""
 
 
 class Cost(ApiModel):
@@ -416,35 +437,51 @@ class HistoryEntry(ApiModel):
     """One past decision."""
 
     time: str
+    """RFC 3339 time of the decision."""
     action: str
     """Applied, Recommended, Held, RolledBack…"""
     summary: Annotated[str, Field(max_length=1024)] = ""
+    """The configuration decided, in one line."""
     reason: Annotated[str, Field(max_length=1024)] = ""
+    """Why it was decided."""
 
 
 class Alternative(ApiModel):
     """A configuration considered and not chosen."""
 
     instance_type: str
+    """Instance type of the alternative."""
     variant: str | None = None
+    """Model variant of the alternative."""
     capacity_type: str | None = None
+    """`on-demand` or `spot`."""
     hourly_cost: float | None = None
+    """Its projected $/h at the forecast demand."""
     p99_latency_ms: float | None = None
+    """Its predicted p99 latency in milliseconds."""
     replicas: int | None = None
+    """Replicas it would need."""
     rejected: str = ""
+    """Why it was not chosen."""
 
 
 class ModelServingStatus(ApiModel):
     """Observed state, written by servingopt only."""
 
     observed_generation: int | None = None
+    """Generation of the spec this status describes."""
     conditions: Annotated[list[Condition], Field(json_schema_extra=list_map("type"))] = []
+    """Standard conditions, one per type."""
     slo_state: SloState | None = None
     """`Met`, `AtRisk`, `Breached` or `Unknown` (no metrics)."""
     recommendation: PlanSummary | None = None
+    """The cheapest configuration found that meets the SLO."""
     applied: AppliedSummary | None = None
+    """The configuration last written to the workload (Auto mode)."""
     predicted: Prediction | None = None
+    """Predicted behaviour of the recommendation."""
     cost: Cost | None = None
+    """Current, projected and baseline cost."""
     history: Annotated[list[HistoryEntry], Field(max_length=20)] = []
     """The most recent decisions, newest first."""
     alternatives: Annotated[list[Alternative], Field(max_length=10)] = []
