@@ -1,0 +1,116 @@
+"""Learning from live metrics: a bounded, smoothed service-time correction factor.
+
+Measured profiles drift from production: other tenants on the node, a different input
+length mix, a driver or framework update, and estimated profiles
+(:func:`~servingopt.model.profile.estimate_profile`) are rough to begin with.  The
+operator compares what the model predicted for the observed load with what it observed
+and scales the profile's service times by a correction factor ``f``
+(``profile.scaled(f)``).
+
+Update rule (all in log space, because the factor is multiplicative)::
+
+    ratio   = observed / predicted           # predicted with the profile already scaled by f
+    target  = clip(f * ratio, min, max)
+    f_dec   = f ** (1 - decay)               # forget: drift back towards 1
+    alpha   = smoothing * clip(weight, 0, 1)
+    f_new   = clip(f_dec ** (1 - alpha) * target ** alpha, min, max)
+
+i.e. an exponentially weighted moving average of the implied factor, with a slow pull
+toward 1 so that a correction that stops being confirmed fades away.  ``weight`` lets
+callers trust an interval less (few requests, load far from the SLO point, rollout in
+progress).
+
+Why this converges although p99 is not proportional to service time: near saturation
+queueing amplifies a service-time error (a 10 % slower server may show a 40 % higher
+p99), so ``f * ratio`` overshoots.  Because ``predicted`` is recomputed with the
+current factor every interval, this is a damped fixed-point iteration on ``f`` (p99
+is increasing in ``f``), and ``smoothing < 1`` plus the bounds keep it from
+oscillating.  When a per-replica throughput or mean service time is observable, pass
+those instead: they are proportional to ``f`` and converge in one step of full weight.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, replace
+
+from servingopt.model.profile import LatencyProfile
+
+__all__ = ["ProfileCorrection"]
+
+
+@dataclass(frozen=True)
+class ProfileCorrection:
+    """Multiplicative service-time correction learned from observations.
+
+    Attributes:
+        factor: current correction (1.0: the profile is right; 1.3: 30 % slower).
+        observations: how many updates (with positive weight) contributed.
+        min_factor: lower bound of ``factor`` (default 0.5).
+        max_factor: upper bound of ``factor`` (default 3.0).
+        smoothing: EWMA weight of one full-weight observation, in (0, 1].
+        decay: fraction of ``log(factor)`` forgotten per update, in [0, 1).
+    """
+
+    factor: float = 1.0
+    observations: int = 0
+    min_factor: float = 0.5
+    max_factor: float = 3.0
+    smoothing: float = 0.3
+    decay: float = 0.02
+
+    def __post_init__(self) -> None:
+        if not (0.0 < self.min_factor <= 1.0 <= self.max_factor and math.isfinite(self.max_factor)):
+            raise ValueError("need 0 < min_factor <= 1 <= max_factor < inf")
+        if not 0.0 < self.smoothing <= 1.0:
+            raise ValueError("smoothing must be in (0, 1]")
+        if not 0.0 <= self.decay < 1.0:
+            raise ValueError("decay must be in [0, 1)")
+        if not (math.isfinite(self.factor) and self.factor > 0.0):
+            raise ValueError("factor must be a finite number > 0")
+
+    def _clip(self, value: float) -> float:
+        return min(max(value, self.min_factor), self.max_factor)
+
+    def update(self, observed: float, predicted: float, weight: float = 1.0) -> ProfileCorrection:
+        """Fold one observation in; returns a new correction (this one is unchanged).
+
+        Args:
+            observed: the measured value (p99 ms, mean service ms, or 1/throughput:
+                anything that grows with service time).
+            predicted: the model's value for the same quantity at the observed load,
+                computed with the profile already scaled by ``factor``.
+            weight: confidence in this observation, in [0, 1].  Non-positive weights
+                and unusable inputs (non-finite, <= 0) leave the factor unchanged —
+                missing metrics must not move it.
+        """
+        if not (
+            math.isfinite(observed)
+            and math.isfinite(predicted)
+            and math.isfinite(weight)
+            and observed > 0.0
+            and predicted > 0.0
+            and weight > 0.0
+        ):
+            return self
+        target = self._clip(self.factor * observed / predicted)
+        log_dec = (1.0 - self.decay) * math.log(self.factor)
+        alpha = self.smoothing * min(weight, 1.0)
+        log_new = (1.0 - alpha) * log_dec + alpha * math.log(target)
+        return replace(
+            self, factor=self._clip(math.exp(log_new)), observations=self.observations + 1
+        )
+
+    def relaxed(self, steps: int = 1) -> ProfileCorrection:
+        """The correction after ``steps`` intervals without usable observations.
+
+        Applies only the decay toward 1 (``factor ** ((1 - decay) ** steps)``).
+        """
+        if steps <= 0:
+            return self
+        log_f = math.log(self.factor) * (1.0 - self.decay) ** steps
+        return replace(self, factor=self._clip(math.exp(log_f)))
+
+    def apply(self, profile: LatencyProfile) -> LatencyProfile:
+        """``profile`` with its service times multiplied by ``factor``."""
+        return profile if self.factor == 1.0 else profile.scaled(self.factor)
