@@ -56,6 +56,8 @@ def run(args: argparse.Namespace) -> int:
     except (ClusterError, FileNotFoundError, TimeoutError) as e:
         print(f"dev-cluster: {e}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:
+        return 130
 
 
 def _root(args: argparse.Namespace) -> Path:
@@ -72,13 +74,16 @@ def _up(args: argparse.Namespace) -> int:
         detach=args.detach,
     )
     cluster.up(with_prometheus=args.prometheus)
-    _print_env(cluster)
     if args.detach:
+        _print_env(cluster)
         print(f"# stop with: servingopt dev-cluster down --name {args.name}", file=sys.stderr)
         return 0
-    print("# running in the foreground; Ctrl-C stops it", file=sys.stderr)
     try:
+        _print_env(cluster)
+        print("# running in the foreground; Ctrl-C stops it", file=sys.stderr, flush=True)
         _wait_for_signal()
+    except KeyboardInterrupt:
+        pass  # Ctrl-C is the normal way to stop a foreground cluster
     finally:
         cluster.down()
     return 0
@@ -88,10 +93,7 @@ def _wait_for_signal() -> None:
     stopped = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, lambda *_: stopped.set())
-    try:
-        while not stopped.wait(1.0):
-            pass
-    except KeyboardInterrupt:
+    while not stopped.wait(1.0):
         pass
 
 
