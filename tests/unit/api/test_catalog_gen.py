@@ -169,3 +169,12 @@ def test_command_line_reports_a_bad_table(tmp_path: Path) -> None:
     table = tmp_path / "prices.csv"
     table.write_text("instance_type,vcpus\nc6i.xlarge,4\n")
     assert main(["--csv", str(table)]) == 2
+
+
+def test_catalog_doc_lists_every_pool_at_its_prices() -> None:
+    doc = (ROOT / "docs" / "catalog.md").read_text()
+    for t in shipped().spec.instance_types:
+        row = f"| `{t.pool}` | {t.name} |"
+        assert row in doc, f"docs/catalog.md lacks {t.name}"
+        line = next(ln for ln in doc.splitlines() if ln.startswith(row))
+        assert line.endswith(f"| {t.on_demand_hourly:g} | {t.spot_hourly:g} |"), line
