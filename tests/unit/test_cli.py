@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+import yaml
 
 from servingopt.cli import EXIT_INVALID_INPUT, EXIT_OK, main
 
@@ -77,8 +78,6 @@ def test_catalog_fixtures_are_valid_without_the_catalog(fixture: Fixture) -> Non
 
 
 def test_server_reject_fixtures_are_applicable_objects() -> None:
-    import yaml
-
     for fixture in (f for f in FIXTURES if f.server_reject):
         doc = yaml.safe_load(fixture.path.read_text())
         assert isinstance(doc, dict), fixture.path.name
