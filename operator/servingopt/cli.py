@@ -74,7 +74,9 @@ def add_validate_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]
         "checks. Prints one line per problem with its field path. Exit 0 when all are "
         "valid, 2 otherwise.",
     )
-    p.add_argument("-f", "--file", type=Path, action="append", required=True, help="YAML file")
+    p.add_argument(
+        "-f", "--file", type=Path, action="append", required=True, help="YAML file (`-` for stdin)"
+    )
     p.add_argument("--catalog", type=Path, help="InstanceCatalog to check references against")
     p.add_argument("-q", "--quiet", action="store_true", help="print problems only")
     p.set_defaults(func=cmd_validate)
@@ -93,7 +95,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
             return EXIT_INVALID_INPUT
     failed = False
     for path in args.file:
-        if not path.exists():
+        if str(path) != "-" and not path.exists():
             print(f"{path}: no such file", file=sys.stderr)
             failed = True
             continue

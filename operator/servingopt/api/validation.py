@@ -8,6 +8,7 @@ from a catalog when one is given.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -49,11 +50,11 @@ class Result:
 
 
 def load_documents(path: Path) -> Iterator[tuple[str, Any]]:
-    """YAML documents of a file (``-`` reads stdin is handled by the CLI), skipping empties."""
-    with path.open() as handle:
-        for index, doc in enumerate(yaml.safe_load_all(handle)):
-            if doc is not None:
-                yield f"{path}#{index}", doc
+    """YAML documents of a file (``-`` reads standard input), skipping empty ones."""
+    text = sys.stdin.read() if str(path) == "-" else path.read_text()
+    for index, doc in enumerate(yaml.safe_load_all(text)):
+        if doc is not None:
+            yield f"{path}#{index}", doc
 
 
 def _path(loc: Iterable[int | str]) -> str:
