@@ -98,6 +98,7 @@ _WAIT_NODES = 6  # Gauss-Legendre nodes over a timer wait
 _ERLANG_NODES = 5  # interpolation nodes for the Erlang CDF within a fill window
 _PRUNE = 1e-10  # arrival situations lighter than this (of all arrivals) are dropped
 _GRID = 4096  # CDF grid points for the quantile
+_ATOM_EPS = 1e-13  # Poisson atoms below this are dropped
 
 _GL_S = np.polynomial.legendre.leggauss(_SERVICE_NODES)
 _GL_W = np.polynomial.legendre.leggauss(_WAIT_NODES)
@@ -136,22 +137,21 @@ class QueuePrediction:
 
 # ----------------------------------------------------------------------------- helpers
 
-_LGAMMA = np.array([math.lgamma(k + 1.0) for k in range(4096)], dtype=np.float64)
+_K_FLOAT = np.arange(8192, dtype=np.float64)
 
 
 def _poisson_pmf(mu: FloatArray, kmax: int) -> FloatArray:
-    """``P(Poisson(mu) = k)`` for ``k = 0..kmax``; shape ``mu.shape + (kmax + 1,)``."""
+    """``P(Poisson(mu) = k)`` for ``k = 0..kmax``; shape ``mu.shape + (kmax + 1,)``.
+
+    Recurrence ``p_k = p_{k-1} mu / k`` as a cumulative product (no ``exp`` per
+    element); ``mu`` stays below ``B`` here, far from overflow.
+    """
     m = np.asarray(mu, dtype=np.float64)[..., None]
-    k = np.arange(kmax + 1, dtype=np.float64)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        logp = k * np.log(m) - m - _LGAMMA[: kmax + 1]
-    out = np.exp(logp)
-    # mu == 0: all mass at k = 0 (log(0) * 0 is nan above)
-    zero = m[..., 0] <= 0.0
-    if np.any(zero):
-        out[zero] = 0.0
-        out[zero, 0] = 1.0
-    return np.asarray(out, dtype=np.float64)
+    ratios = np.empty((*m.shape[:-1], kmax + 1), dtype=np.float64)
+    ratios[..., 0] = np.exp(-m[..., 0])
+    if kmax > 0:
+        np.divide(m, _K_FLOAT[1 : kmax + 1], out=ratios[..., 1:])
+    return np.asarray(np.cumprod(ratios, axis=-1), dtype=np.float64)
 
 
 def _capped_shift(n: IntArray, mu: FloatArray, big_b: int) -> FloatArray:
@@ -281,6 +281,8 @@ class _Situations:
     r: FloatArray
     e: FloatArray
     q: IntArray
+    spread_r: FloatArray  # width of the quadrature cell, in R (values anchored on R)
+    spread_e: FloatArray  # width of the quadrature cell, in E (values anchored on E)
 
 
 def _situations(
@@ -292,6 +294,8 @@ def _situations(
     rs: list[FloatArray] = []
     es: list[FloatArray] = []
     qs: list[IntArray] = []
+    srs: list[FloatArray] = []
+    ses: list[FloatArray] = []
 
     # (A) arrivals during a service at offset u; j = Y + N(u) requests ahead.
     #     b < B: X = b, Y = 0; b = B: Y = X - B.
@@ -322,6 +326,10 @@ def _situations(
         age = (q - 1) * uu / (jj + 1) if b < big_b else (q - 1) / lam
         es.append(delay - age)
         qs.append(q.astype(np.int64))
+        # each node stands for a cell of width du in u: R moves 1:1 with u, E by dage/du
+        cell = du[mm]
+        srs.append(cell)
+        ses.append(cell * (q - 1) / (jj + 1) if b < big_b else np.zeros(mm.size))
 
     # (B) arrivals while the free server waits for a batch timer after a service,
     # (C) arrivals to an idle server (the first starts the timer) and during its window.
@@ -357,6 +365,8 @@ def _situations(
         rs.append(np.zeros(1))
         es.append(np.array([delay]))
         qs.append(np.ones(1, dtype=np.int64))
+        srs.append(np.zeros(1))
+        ses.append(np.zeros(1))
         if big_b > 1:
             group_n.append(np.ones(1, dtype=np.int64))
             group_r.append(np.array([delay]))
@@ -381,14 +391,26 @@ def _situations(
             rs.append(np.zeros(gi.size))
             es.append(gr[gi] - v[gi, mi])
             qs.append((gn[gi] + ki + 1).astype(np.int64))
+            srs.append(np.zeros(gi.size))
+            ses.append(dv[gi, mi])
 
     w_all = np.concatenate(ws)
     w_all = w_all / w_all.sum()
     r_all = np.concatenate(rs)
-    e_all = np.maximum(np.concatenate(es), r_all)
+    e_raw = np.concatenate(es)
+    e_all = np.maximum(e_raw, r_all)
     q_all = np.concatenate(qs)
+    sr_all = np.concatenate(srs)
+    se_all = np.where(e_raw > r_all, np.concatenate(ses), sr_all)
     keep = w_all > _PRUNE
-    return _Situations(w=w_all[keep], r=r_all[keep], e=e_all[keep], q=q_all[keep])
+    return _Situations(
+        w=w_all[keep],
+        r=r_all[keep],
+        e=e_all[keep],
+        q=q_all[keep],
+        spread_r=sr_all[keep],
+        spread_e=se_all[keep],
+    )
 
 
 def _distribution(
@@ -408,25 +430,43 @@ def _distribution(
     s_full = float(table[big_b])
     kk = np.arange(big_b)
     pmf_e = _poisson_pmf(lam * e, big_b - 1)  # (n, B)
-    use = kk[None, :] < k_need[:, None]
+    use = (kk[None, :] < k_need[:, None]) & (pmf_e > _ATOM_EPS)
     atom_v1 = e[:, None] + table[np.minimum(q[:, None] + kk[None, :], big_b)]
-    atom_m1 = np.where(use, pmf_e, 0.0) * w[:, None]
-    # Erlang CDF P(N(x) >= K) at nodes between R and E
-    frac = np.linspace(0.0, 1.0, _ERLANG_NODES)
-    x_nodes = r[:, None] + (e - r)[:, None] * frac[None, :]
-    cdf = np.cumsum(_poisson_pmf(lam * x_nodes, big_b - 1), axis=2)  # (n, N, B)
-    idx = np.clip(k_need - 1, 0, big_b - 1)
-    below = cdf[np.arange(idx.size), :, idx]  # (n, N): P(N(x) <= K - 1)
-    f_nodes = np.where(k_need[:, None] > 0, 1.0 - below, 1.0)
-    f_nodes = np.maximum.accumulate(np.clip(f_nodes, 0.0, 1.0), axis=1)
-    atom_v2 = r + s_full
-    atom_m2 = w * f_nodes[:, 0]
-    seg_lo = x_nodes[:, :-1] + s_full
-    seg_hi = x_nodes[:, 1:] + s_full
-    seg_m = np.diff(f_nodes, axis=1) * w[:, None]
-    vals = np.concatenate([atom_v1[use], atom_v2])
-    mass = np.concatenate([atom_m1[use], atom_m2])
-    return vals, mass, seg_lo.ravel(), seg_hi.ravel(), seg_m.ravel()
+    atom_m1 = pmf_e * w[:, None]
+    rows = np.arange(q.size)
+    kidx = np.clip(k_need - 1, 0, big_b - 1)
+    # F(x) = P(T_K <= x) = P(N(x) >= K); at E from the same pmf
+    f_e = np.where(k_need > 0, 1.0 - np.cumsum(pmf_e, axis=1)[rows, kidx], 1.0)
+    f_e = np.clip(f_e, 0.0, 1.0)
+    f_r = f_e.copy()  # when E == R there is no fill window: F(R) = F(E)
+    win = np.nonzero((e - r > 1e-9) & (k_need > 0))[0]
+    seg_lo = np.zeros(0)
+    seg_hi = np.zeros(0)
+    seg_m = np.zeros(0)
+    if win.size:
+        frac = np.linspace(0.0, 1.0, _ERLANG_NODES)
+        rw, ew = r[win], e[win]
+        x_nodes = rw[:, None] + (ew - rw)[:, None] * frac[None, :]  # (m, N)
+        cdf = np.cumsum(_poisson_pmf(lam * x_nodes[:, :-1], big_b - 1), axis=2)
+        below = cdf[np.arange(win.size), :, kidx[win]]  # (m, N-1): P(N(x) <= K - 1)
+        f_nodes = np.concatenate([1.0 - below, f_e[win][:, None]], axis=1)
+        f_nodes = np.maximum.accumulate(np.clip(f_nodes, 0.0, 1.0), axis=1)
+        f_r[win] = f_nodes[:, 0]
+        seg_lo = (x_nodes[:, :-1] + s_full).ravel()
+        seg_hi = (x_nodes[:, 1:] + s_full).ravel()
+        seg_m = (np.diff(f_nodes, axis=1) * w[win][:, None]).ravel()
+    vals = np.concatenate([atom_v1[use], r + s_full])
+    mass = np.concatenate([atom_m1[use], w * f_r])
+    # atoms stand for quadrature cells: spread each uniformly over its cell's width
+    width = np.concatenate([np.broadcast_to(sit.spread_e[:, None], use.shape)[use], sit.spread_r])
+    wide = width > 0.0
+    if np.any(wide):
+        half = 0.5 * width[wide]
+        seg_lo = np.concatenate([seg_lo, np.maximum(vals[wide] - half, 0.0)])
+        seg_hi = np.concatenate([seg_hi, vals[wide] + half])
+        seg_m = np.concatenate([seg_m, mass[wide]])
+        vals, mass = vals[~wide], mass[~wide]
+    return vals, mass, seg_lo, seg_hi, seg_m
 
 
 def _summarise(
