@@ -47,6 +47,7 @@ STOP_ORDER = (
     "etcd",
 )
 READY_TIMEOUT = 90.0
+START_ATTEMPTS = 3
 
 
 class ClusterError(RuntimeError):
@@ -129,16 +130,24 @@ class DevCluster:
         """Starts every component and waits until the cluster schedules pods on kwok nodes."""
         self._refuse_if_running()
         started = time.monotonic()
-        shutil.rmtree(self.directory, ignore_errors=True)
-        self.directory.mkdir(parents=True)
         if not self.detach:
             _install_cleanup(self)
-        try:
-            self._start_all(with_prometheus)
-        except BaseException:
-            self.log("start failed; stopping what was started")
-            self.down(remove=False)
-            raise
+        for attempt in range(1, START_ATTEMPTS + 1):
+            shutil.rmtree(self.directory, ignore_errors=True)
+            self.directory.mkdir(parents=True)
+            try:
+                self._start_all(with_prometheus)
+                break
+            except ClusterError as e:
+                self.down(remove=False)
+                # Ports are picked free, then bound by the child: another process may win.
+                if "address already in use" not in str(e) or attempt == START_ATTEMPTS:
+                    raise
+                self.log(f"a port was taken meanwhile; retrying ({e})")
+            except BaseException:
+                self.log("start failed; stopping what was started")
+                self.down(remove=False)
+                raise
         self.startup_seconds = round(time.monotonic() - started, 2)
         self.save()
         self.log(f"cluster {self.name!r} ready in {self.startup_seconds:.1f} s")
@@ -364,6 +373,22 @@ class DevCluster:
 
     def tail_logs(self, lines: int = 20) -> str:
         return "\n".join(f"--- {n}\n{_tail(Path(r.log), lines)}" for n, r in self.records.items())
+
+
+def prune_stale(root: Path | None = None, prefix: str = "") -> list[str]:
+    """Deletes state dirs (names starting with `prefix`) whose processes are all gone,
+    e.g. left by a launcher that was SIGKILLed. Returns the names removed."""
+    root = root or state_root()
+    removed = []
+    for state in sorted(root.glob(f"{prefix}*/state.json")):
+        try:
+            cluster = DevCluster.load(state.parent.name, root)
+        except (ValueError, KeyError, OSError):
+            continue
+        if not any(is_alive(r) for r in cluster.records.values()):
+            shutil.rmtree(state.parent, ignore_errors=True)
+            removed.append(cluster.name)
+    return removed
 
 
 def developer_rbac() -> list[dict[str, Any]]:

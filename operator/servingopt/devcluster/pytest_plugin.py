@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from servingopt.devcluster.cluster import DevCluster, developer_rbac
+from servingopt.devcluster.cluster import DevCluster, developer_rbac, prune_stale
 from servingopt.devcluster.kubectl import Kubectl, wait_until
 from servingopt.devcluster.prometheus import Prometheus
 
@@ -45,6 +45,7 @@ def dev_cluster() -> Iterator[DevCluster]:
     if reuse:
         yield DevCluster.load(reuse)
         return
+    prune_stale(prefix="pytest-")  # from sessions that were killed outright
     cluster = DevCluster(name=f"pytest-{os.getpid()}")
     cluster.up()
     try:
