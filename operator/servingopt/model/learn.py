@@ -11,14 +11,16 @@ Update rule (all in log space, because the factor is multiplicative)::
 
     ratio   = observed / predicted           # predicted with the profile already scaled by f
     target  = clip(f * ratio, min, max)
-    f_dec   = f ** (1 - decay)               # forget: drift back towards 1
     alpha   = smoothing * clip(weight, 0, 1)
-    f_new   = clip(f_dec ** (1 - alpha) * target ** alpha, min, max)
+    f_new   = clip(f ** (1 - alpha) * target ** alpha, min, max)
 
-i.e. an exponentially weighted moving average of the implied factor, with a slow pull
-toward 1 so that a correction that stops being confirmed fades away.  ``weight`` lets
+i.e. an exponentially weighted moving average of the implied factor.  ``weight`` lets
 callers trust an interval less (few requests, load far from the SLO point, rollout in
-progress).
+progress).  Intervals without a usable observation call :meth:`relaxed`, which
+decays the correction exponentially toward 1 (``f ** (1 - decay)`` per interval), so
+that a correction that stops being confirmed fades away instead of sticking forever.
+The decay is deliberately *not* applied inside :meth:`update`: under persistent
+evidence the factor must converge to the evidence, not to a value biased toward 1.
 
 Why this converges although p99 is not proportional to service time: near saturation
 queueing amplifies a service-time error (a 10 % slower server may show a 40 % higher
@@ -49,7 +51,8 @@ class ProfileCorrection:
         min_factor: lower bound of ``factor`` (default 0.5).
         max_factor: upper bound of ``factor`` (default 3.0).
         smoothing: EWMA weight of one full-weight observation, in (0, 1].
-        decay: fraction of ``log(factor)`` forgotten per update, in [0, 1).
+        decay: fraction of ``log(factor)`` forgotten per :meth:`relaxed` interval,
+            in [0, 1).
     """
 
     factor: float = 1.0
@@ -57,7 +60,7 @@ class ProfileCorrection:
     min_factor: float = 0.5
     max_factor: float = 3.0
     smoothing: float = 0.3
-    decay: float = 0.02
+    decay: float = 0.05
 
     def __post_init__(self) -> None:
         if not (0.0 < self.min_factor <= 1.0 <= self.max_factor and math.isfinite(self.max_factor)):
@@ -94,9 +97,8 @@ class ProfileCorrection:
         ):
             return self
         target = self._clip(self.factor * observed / predicted)
-        log_dec = (1.0 - self.decay) * math.log(self.factor)
         alpha = self.smoothing * min(weight, 1.0)
-        log_new = (1.0 - alpha) * log_dec + alpha * math.log(target)
+        log_new = (1.0 - alpha) * math.log(self.factor) + alpha * math.log(target)
         return replace(
             self, factor=self._clip(math.exp(log_new)), observations=self.observations + 1
         )

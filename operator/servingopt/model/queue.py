@@ -177,22 +177,25 @@ def _excess_decay(mu_b: float, big_b: int) -> float:
     The stationary excess queue ``X - B`` of a saturated bulk server decays like
     ``z^-x``; used only to size the truncated chain.
     """
-    # g(y) = mu_b (e^y - 1) - B y, y = ln z > 0; g(0) = 0, g'(0) = mu_b - B < 0.
-    y = 2.0 * (big_b - mu_b) / max(mu_b, 1e-12)  # second-order guess
-    y = max(y, 1e-6)
-    for _ in range(50):
-        g = mu_b * math.expm1(y) - big_b * y
-        dg = mu_b * math.exp(y) - big_b
-        if dg <= 0.0:
-            y *= 2.0
-            continue
-        step = g / dg
+    # g(y) = mu_b (e^y - 1) - B y, y = ln z > 0: convex, g(0) = 0, g'(0) = mu_b - B < 0,
+    # so Newton started right of the positive root decreases monotonically onto it.
+    mu_b = max(mu_b, 1e-300)
+
+    def g(y: float) -> float:
+        return mu_b * math.expm1(y) - big_b * y
+
+    hi = 1.0
+    while g(hi) <= 0.0:
+        if hi >= 256.0:  # vanishing load: the excess queue is (numerically) empty
+            return hi
+        hi *= 2.0
+    y = hi
+    for _ in range(100):
+        step = g(y) / (mu_b * math.exp(y) - big_b)
         y -= step
-        if y <= 0.0:
-            y = 1e-9
-        if abs(step) < 1e-10 * y:
+        if step < 1e-12 * y:
             break
-    return y
+    return max(y, 1e-9)
 
 
 def stability_limit_rps(profile: LatencyProfile, max_batch: int) -> float:
@@ -462,7 +465,8 @@ def _distribution(
     wide = width > 0.0
     if np.any(wide):
         half = 0.5 * width[wide]
-        seg_lo = np.concatenate([seg_lo, np.maximum(vals[wide] - half, 0.0)])
+        floor = float(table[1])  # nobody is faster than a lone request
+        seg_lo = np.concatenate([seg_lo, np.maximum(vals[wide] - half, floor)])
         seg_hi = np.concatenate([seg_hi, vals[wide] + half])
         seg_m = np.concatenate([seg_m, mass[wide]])
         vals, mass = vals[~wide], mass[~wide]
@@ -566,6 +570,7 @@ def _predict_cached(
     utilisation = min(lam * busy / mean_batch, 1.0)
     sit = _situations(lam, table, big_b, delay, pi)
     mean, quant = _summarise(*_distribution(sit, lam, table, big_b), level)
+    quant = max(quant, float(table[1]))
     return QueuePrediction(
         rate_rps=rate_rps,
         max_batch=big_b,
