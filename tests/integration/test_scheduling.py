@@ -103,3 +103,42 @@ def test_gpu_pod_without_toleration_stays_pending(kubectl: Kubectl) -> None:
 
     message = wait_until(unschedulable, 30, "the scheduler to report Unschedulable")
     assert "had untolerated taint" in message
+
+
+def test_kwok_pods_report_ready_conditions_and_ips(kubectl: Kubectl) -> None:
+    dep = _deployment("probe", replicas=1)
+    dep["spec"]["template"]["spec"]["nodeSelector"] = {"servingopt.io/pool": "cpu-c6i"}
+    del dep["spec"]["template"]["spec"]["containers"][0]["resources"]["limits"]
+    kubectl.apply(dep)
+    pod = wait_until(lambda: (p := _running_pods(kubectl, "probe")) and p[0], 60, "a pod")
+    conditions = {c["type"]: c["status"] for c in pod["status"]["conditions"]}
+    assert conditions == {
+        "PodScheduled": "True",
+        "Initialized": "True",
+        "ContainersReady": "True",
+        "Ready": "True",
+    }
+    assert pod["status"]["podIP"].startswith("10.244.")
+    assert pod["status"]["containerStatuses"][0]["state"]["running"]["startedAt"]
+    kubectl.run("wait", "--for=condition=Available", "deployment/probe", "--timeout=30s")
+
+
+def test_job_pods_run_to_completion(kubectl: Kubectl) -> None:
+    kubectl.apply(
+        {
+            "apiVersion": "batch/v1",
+            "kind": "Job",
+            "metadata": {"name": "warmup"},
+            "spec": {
+                "completions": 2,
+                "template": {
+                    "spec": {
+                        "restartPolicy": "Never",
+                        "nodeSelector": {"servingopt.io/pool": "cpu-c6i-2x"},
+                        "containers": [{"name": "warmup", "image": "example.com/warmup:1"}],
+                    }
+                },
+            },
+        }
+    )
+    kubectl.run("wait", "--for=condition=Complete", "job/warmup", "--timeout=60s")
