@@ -65,7 +65,10 @@ def _log(msg: str) -> None:
 
 @dataclass
 class DevCluster:
-    """One local cluster. `up()` starts it, `down()` stops it and deletes its state dir."""
+    """One local cluster. `up()` starts it, `down()` stops it and deletes its state dir.
+
+    Attached (detach=False) components die with the thread that called `up()`; call it
+    from the main thread or one that outlives the cluster."""
 
     name: str = "default"
     root: Path = field(default_factory=state_root)
@@ -478,12 +481,18 @@ def _install_cleanup(cluster: DevCluster) -> None:
     """Attached clusters die with their launcher: at exit, and on SIGTERM/SIGHUP (turned
     into SystemExit so that finally blocks and pytest finalizers run). Ctrl-C already
     raises KeyboardInterrupt. PR_SET_PDEATHSIG covers a SIGKILLed launcher."""
-    atexit.register(cluster.down)
+    atexit.register(_stop_at_exit, cluster)
     if threading.current_thread() is not threading.main_thread():
         return
     for sig in (signal.SIGTERM, signal.SIGHUP):
         if signal.getsignal(sig) in (signal.SIG_DFL, None):
             signal.signal(sig, _exit_on_signal)
+
+
+def _stop_at_exit(cluster: DevCluster) -> None:
+    # Keep the state dir (logs): whoever owns the cluster decides when to delete it.
+    if cluster.records:
+        cluster.down(remove=False)
 
 
 def _exit_on_signal(signum: int, frame: FrameType | None) -> None:

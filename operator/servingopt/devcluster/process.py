@@ -6,6 +6,9 @@ components also get PR_SET_PDEATHSIG: if the launcher dies without cleaning up (
 crash), the kernel kills them. Detached components outlive the launcher on purpose and
 are found again through their pid and start time in the state file, which guards
 against killing a recycled pid.
+
+PR_SET_PDEATHSIG fires when the *thread* that started the child exits, so start attached
+components from a thread that lives as long as the cluster should (the main thread).
 """
 
 from __future__ import annotations
@@ -94,8 +97,8 @@ def spawn(
 
 
 def is_alive(rec: ProcessRecord) -> bool:
-    ticks = start_ticks(rec.pid)
-    return ticks is not None and (rec.start_ticks == 0 or ticks == rec.start_ticks)
+    # A record made after the process had already died has start_ticks 0: never alive.
+    return start_ticks(rec.pid) == rec.start_ticks != 0
 
 
 def stop(
