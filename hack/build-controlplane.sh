@@ -20,17 +20,29 @@ export GOCACHE="${GOCACHE:-$CACHE/go-build}"
 
 log() { printf '[build-controlplane %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 
-# Prints a dot every 15 s so that a long cold build visibly makes progress.
+# Logs a line every 15 s so that a long cold build visibly makes progress. The ticker is
+# killed on any exit (Ctrl-C included: background jobs of a script ignore SIGINT) and
+# never holds stdout, which callers read for the bin dir.
+TICKER=""
+stop_ticker() { if [ -n "$TICKER" ]; then kill "$TICKER" 2>/dev/null || true; TICKER=""; fi; }
+trap stop_ticker EXIT
+trap 'stop_ticker; exit 130' INT TERM
+
 with_progress() {
   local what="$1"; shift
   local start=$SECONDS
   log "building $what (cold builds take minutes; cached afterwards)"
-  ( while sleep 15; do log "  ... $what still building ($((SECONDS - start)) s)"; done ) &
-  local ticker=$!
+  (
+    trap 'kill "$nap" 2>/dev/null; exit 0' TERM  # `wait` lets the trap run at once
+    while :; do
+      sleep 15 & nap=$!; wait "$nap"
+      log "  ... $what still building ($((SECONDS - start)) s)"
+    done
+  ) >/dev/null &
+  TICKER=$!
   local rc=0
   "$@" || rc=$?
-  kill "$ticker" 2>/dev/null || true
-  wait "$ticker" 2>/dev/null || true
+  stop_ticker
   if [ "$rc" -ne 0 ]; then log "FAILED building $what (exit $rc)"; return "$rc"; fi
   log "built $what in $((SECONDS - start)) s"
 }
