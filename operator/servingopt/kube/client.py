@@ -1,0 +1,225 @@
+"""A thin async Kubernetes API client on aiohttp: the operator's only write path.
+
+Retries with backoff on 429 (honouring Retry-After), 5xx, connection errors and
+timeouts; every request has a timeout, so a hung API server cannot wedge a reconcile.
+Credentials come from the kubeconfig or the in-cluster service account via the
+official client's loaders. Counts its writes (``writes``) for tests and metrics.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import ssl
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import aiohttp
+
+RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+APPLY = "application/apply-patch+yaml"
+MERGE = "application/merge-patch+json"
+
+
+class ApiError(Exception):
+    """The API server answered with an error status (after retries, where retried)."""
+
+    def __init__(self, status: int, reason: str, message: str) -> None:
+        super().__init__(f"{status} {reason}: {message}")
+        self.status = status
+        self.reason = reason
+        self.message = message
+
+
+@dataclass(frozen=True)
+class Credentials:
+    server: str
+    ssl_context: ssl.SSLContext | bool = True
+    headers: Mapping[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def load(cls, kubeconfig: str | None = None, context: str | None = None) -> Credentials:
+        """From a kubeconfig (or $KUBECONFIG / ~/.kube/config), else the in-cluster account."""
+        from kubernetes import client, config
+
+        cfg = client.Configuration()
+        try:
+            config.load_kube_config(  # type: ignore[no-untyped-call]
+                config_file=kubeconfig, context=context, client_configuration=cfg
+            )
+        except (config.ConfigException, FileNotFoundError, TypeError):
+            config.load_incluster_config(client_configuration=cfg)  # type: ignore[no-untyped-call]
+        context_ssl = ssl.create_default_context(cafile=cfg.ssl_ca_cert)
+        if not cfg.verify_ssl:
+            context_ssl.check_hostname = False
+            context_ssl.verify_mode = ssl.CERT_NONE
+        if cfg.cert_file and cfg.key_file:
+            context_ssl.load_cert_chain(cfg.cert_file, cfg.key_file)
+        headers = {}
+        token = cfg.get_api_key_with_prefix("authorization") or cfg.api_key.get("BearerToken")
+        if token:
+            headers["Authorization"] = token
+        return cls(server=cfg.host, ssl_context=context_ssl, headers=headers)
+
+
+class KubeClient:
+    """GET/LIST/apply/patch/create/delete against one API server."""
+
+    def __init__(
+        self,
+        credentials: Credentials,
+        *,
+        field_manager: str = "servingopt",
+        timeout: float = 10.0,
+        backoffs: Sequence[float] = (0.2, 0.5, 1.0, 2.0),
+        max_retry_after: float = 10.0,
+    ) -> None:
+        self.credentials = credentials
+        self.field_manager = field_manager
+        self.timeout = timeout
+        self.backoffs = tuple(backoffs)
+        self.max_retry_after = max_retry_after
+        self.writes: Counter[str] = Counter()  # "PATCH deployments" -> count
+        self.requests = 0
+        self._session: aiohttp.ClientSession | None = None
+
+    @classmethod
+    def for_url(cls, url: str, **kwargs: Any) -> KubeClient:
+        return cls(Credentials(server=str(url).rstrip("/")), **kwargs)
+
+    async def __aenter__(self) -> KubeClient:
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    def _client(self) -> aiohttp.ClientSession:
+        if self._session is None or self._session.closed:
+            self._session = aiohttp.ClientSession(
+                headers=dict(self.credentials.headers),
+                connector=aiohttp.TCPConnector(ssl=self.credentials.ssl_context),
+            )
+        return self._session
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, str] | None = None,
+        body: Any = None,
+        content_type: str = "application/json",
+    ) -> dict[str, Any]:
+        """One API call with retries; returns the decoded JSON body."""
+        url = self.credentials.server.rstrip("/") + path
+        data = json.dumps(body) if body is not None else None
+        headers = {"Content-Type": content_type} if data is not None else {}
+        last: ApiError | None = None
+        for attempt in range(len(self.backoffs) + 1):
+            if attempt:
+                delay = self.backoffs[attempt - 1]
+                await asyncio.sleep(delay)
+            self.requests += 1
+            try:
+                async with self._client().request(
+                    method,
+                    url,
+                    params=params,
+                    data=data,
+                    headers=headers,
+                    timeout=aiohttp.ClientTimeout(total=self.timeout),
+                ) as resp:
+                    text = await resp.text()
+                    if resp.status < 400:
+                        if method in WRITE_METHODS:
+                            self.writes[f"{method} {_resource_of(path)}"] += 1
+                        return json.loads(text) if text else {}
+                    error = _error(resp.status, text)
+                    if resp.status not in RETRY_STATUSES:
+                        raise error
+                    last = error
+                    retry_after = _retry_after(resp.headers.get("Retry-After"))
+                    if retry_after is not None and attempt < len(self.backoffs):
+                        await asyncio.sleep(min(retry_after, self.max_retry_after))
+            except (aiohttp.ClientError, TimeoutError) as exc:
+                last = ApiError(0, type(exc).__name__, str(exc) or "request failed")
+        assert last is not None
+        raise last
+
+    async def get(self, path: str) -> dict[str, Any] | None:
+        """The object, or None when it does not exist."""
+        try:
+            return await self.request("GET", path)
+        except ApiError as error:
+            if error.status == 404:
+                return None
+            raise
+
+    async def list(self, path: str, label_selector: str | None = None) -> list[dict[str, Any]]:
+        params = {"labelSelector": label_selector} if label_selector else None
+        items: list[dict[str, Any]] = (await self.request("GET", path, params=params)).get(
+            "items", []
+        )
+        return items
+
+    async def apply(
+        self, path: str, body: Mapping[str, Any], *, manager: str | None = None, force: bool = True
+    ) -> dict[str, Any]:
+        """Server-side apply (JSON is YAML) as ``manager`` (default: the field manager)."""
+        params = {"fieldManager": manager or self.field_manager, "force": str(force).lower()}
+        return await self.request("PATCH", path, params=params, body=body, content_type=APPLY)
+
+    async def merge_patch(self, path: str, body: Mapping[str, Any]) -> dict[str, Any]:
+        params = {"fieldManager": self.field_manager}
+        return await self.request("PATCH", path, params=params, body=body, content_type=MERGE)
+
+    async def create(self, path: str, body: Mapping[str, Any]) -> dict[str, Any]:
+        params = {"fieldManager": self.field_manager}
+        return await self.request("POST", path, params=params, body=body)
+
+    async def delete(self, path: str) -> bool:
+        """Delete (background propagation); False when it was already gone."""
+        try:
+            await self.request("DELETE", path, body={"propagationPolicy": "Background"})
+        except ApiError as error:
+            if error.status == 404:
+                return False
+            raise
+        return True
+
+
+def _resource_of(path: str) -> str:
+    """``deployments``, ``modelservings/status``… for a request path (write counters)."""
+    parts = [p for p in path.split("/") if p]
+    if "namespaces" in parts and len(parts) > parts.index("namespaces") + 2:
+        rest = parts[parts.index("namespaces") + 2 :]
+    else:
+        rest = parts[3:] if parts[:1] == ["apis"] else parts[2:]
+    if not rest:
+        return path
+    return rest[0] + (f"/{rest[2]}" if len(rest) >= 3 else "")
+
+
+def _error(status: int, text: str) -> ApiError:
+    try:
+        body = json.loads(text)
+    except ValueError:
+        body = {}
+    if not isinstance(body, dict):
+        body = {}
+    return ApiError(status, str(body.get("reason", "")), str(body.get("message", text[:500])))
+
+
+def _retry_after(value: str | None) -> float | None:
+    try:
+        return float(value) if value is not None else None
+    except ValueError:
+        return None

@@ -1,0 +1,481 @@
+"""Pure manifest builders and readers: what servingopt writes, and what it reads back.
+
+Builders turn a :class:`~servingopt.guard.ServingConfig` into server-side-apply bodies
+(the user's Deployment: only the fields servingopt owns; the HPA it creates). The
+reader :func:`observed_config` turns the live Deployment and HPA back into a
+ServingConfig, so that "apply, then read back" gives the same configuration and an
+unchanged decision sends no write (:func:`contains`).
+
+Fields servingopt owns on the Deployment's pod template (field manager ``servingopt``):
+``nodeSelector`` keys of the pool, ``tolerations`` (an atomic list: the user's own
+tolerations are kept in it), and on the serving container: CPU/memory requests, memory
+limit, GPU requests/limits, the batching/cache/variant env vars, and the variant's
+image/args. Never ``spec.replicas``: the HPA owns replicas.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from kubernetes.utils.quantity import parse_quantity
+
+from servingopt.api.base import API_VERSION
+from servingopt.api.instancecatalog import (
+    LABEL_CAPACITY_TYPE,
+    LABEL_INSTANCE_TYPE,
+    LABEL_POOL,
+    RESOURCE_GPU,
+    InstanceCatalog,
+    InstanceType,
+)
+from servingopt.api.modelserving import ModelServingSpec, Variant
+from servingopt.guard.types import ServingConfig, canonical_behavior
+
+FIELD_MANAGER = "servingopt"
+RELEASED_MANAGER = "servingopt-released"
+CONTAINER_ANNOTATION = "servingopt.io/container"
+STATE_ANNOTATION = "servingopt.io/state"
+LABEL_MANAGED_BY = "app.kubernetes.io/managed-by"
+LABEL_MODELSERVING = "servingopt.io/modelserving"
+
+Body = dict[str, Any]
+
+
+def serving_container(deployment: Mapping[str, Any], preferred: str | None = None) -> Body:
+    """The container servingopt tunes: the one named by the annotation, else the first."""
+    containers = deployment.get("spec", {}).get("template", {}).get("spec", {}).get("containers")
+    if not containers:
+        raise ValueError("the Deployment's pod template has no containers")
+    if preferred:
+        for container in containers:
+            if container.get("name") == preferred:
+                return dict(container)
+        raise ValueError(f"container {preferred!r} not found in the Deployment")
+    return dict(containers[0])
+
+
+def pool_label_keys(catalog: InstanceCatalog) -> set[str]:
+    """Node-selector keys that choose a pool (servingopt's and the catalog's)."""
+    keys = {LABEL_INSTANCE_TYPE, LABEL_POOL, LABEL_CAPACITY_TYPE}
+    for itype in catalog.spec.instance_types:
+        keys.update(itype.node_labels)
+    return keys
+
+
+def pool_taint_keys(catalog: InstanceCatalog) -> set[str]:
+    return {t.key for itype in catalog.spec.instance_types for t in itype.taints}
+
+
+def _milli(value: int) -> str:
+    return f"{value}m"
+
+
+def sized_resources(
+    spec: ModelServingSpec, itype: InstanceType, container: Mapping[str, Any]
+) -> Body:
+    """Requests (and limits) of one replica, capped to what one node can allocate."""
+    alloc_cpu_m = int((itype.vcpu - itype.system_reserved_cpu) * 1000)
+    alloc_mem_mi = int((itype.memory_gi_b - itype.system_reserved_memory_gi_b) * 1024)
+    cpu = _milli(max(1, min(spec.resources.cpu_millicores, alloc_cpu_m)))
+    memory = f"{max(1, min(spec.resources.memory_mi_b, alloc_mem_mi))}Mi"
+    requests: Body = {"cpu": cpu, "memory": memory}
+    limits: Body = {"memory": memory}
+    gpu_name = itype.gpu.resource_name if itype.gpu else RESOURCE_GPU
+    if itype.gpu:
+        requests[gpu_name] = limits[gpu_name] = "1"
+    else:
+        live = container.get("resources") or {}
+        # A GPU request the user set cannot be dropped by an apply that never owned it;
+        # zero releases the GPU and keeps the field ours.
+        if any(gpu_name in (live.get(part) or {}) for part in ("requests", "limits")):
+            requests[gpu_name] = limits[gpu_name] = "0"
+    return {"requests": requests, "limits": limits}
+
+
+def tolerations_for(
+    itype: InstanceType, live: list[Body] | None, catalog: InstanceCatalog
+) -> list[Body]:
+    """The user's tolerations that are not about pools, plus the target pool's."""
+    pool_keys = pool_taint_keys(catalog)
+    kept = [t for t in (live or []) if t.get("key") not in pool_keys]
+    ours = [
+        {"key": t.key, "operator": "Equal", "value": t.value, "effect": t.effect}
+        for t in itype.taints
+    ]
+    return kept + ours
+
+
+def container_env(spec: ModelServingSpec, config: ServingConfig, variant: Variant | None) -> Body:
+    """Env vars servingopt sets, by name."""
+    env: dict[str, str] = {}
+    if variant is not None:
+        env.update({e.name: e.value for e in variant.env})
+    if spec.batching.enabled and config.max_batch_size is not None:
+        env[spec.batching.env.max_batch_size] = str(config.max_batch_size)
+        env[spec.batching.env.max_queue_delay_microseconds] = str(config.max_queue_delay_us or 0)
+    if spec.caching.mode != "Off" and config.cache_enabled is not None:
+        env[spec.caching.env.enabled] = "true" if config.cache_enabled else "false"
+        if config.cache_enabled and config.cache_size_mib:
+            env[spec.caching.env.size_mi_b] = str(config.cache_size_mib)
+    return env
+
+
+def find_variant(spec: ModelServingSpec, name: str | None) -> Variant | None:
+    for variant in spec.variants or []:
+        if variant.name == name:
+            return variant
+    return None
+
+
+def deployment_apply(
+    deployment: Mapping[str, Any],
+    spec: ModelServingSpec,
+    config: ServingConfig,
+    catalog: InstanceCatalog,
+    container_name: str | None = None,
+) -> Body:
+    """The server-side-apply body for the user's Deployment (servingopt's fields only).
+
+    Carries the live resourceVersion, so a Deployment changed since it was read makes
+    the apply fail with 409 and the caller re-reads and rebuilds.
+    """
+    if config.instance_type is None or config.capacity_type is None:
+        raise ValueError("a configuration to apply needs an instance type and capacity type")
+    itype = catalog.by_name().get(config.instance_type)
+    if itype is None:
+        raise ValueError(f"instance type {config.instance_type!r} is not in the catalog")
+    container = serving_container(deployment, container_name)
+    pod_spec = deployment.get("spec", {}).get("template", {}).get("spec", {})
+    variant = find_variant(spec, config.variant)
+    env = container_env(spec, config, variant)
+    patch_container: Body = {"name": container["name"]}
+    if variant is not None and variant.image:
+        patch_container["image"] = variant.image
+    if variant is not None and variant.args:
+        patch_container["args"] = list(variant.args)
+    if env:
+        patch_container["env"] = [{"name": k, "value": v} for k, v in sorted(env.items())]
+    patch_container["resources"] = sized_resources(spec, itype, container)
+    meta = deployment.get("metadata", {})
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {
+            "name": meta.get("name"),
+            "namespace": meta.get("namespace"),
+            "resourceVersion": meta.get("resourceVersion"),
+        },
+        "spec": {
+            "template": {
+                "spec": {
+                    "nodeSelector": itype.selector(config.capacity_type),
+                    "tolerations": tolerations_for(itype, pod_spec.get("tolerations"), catalog),
+                    "containers": [patch_container],
+                }
+            }
+        },
+    }
+
+
+def stale_selector_keys(
+    deployment: Mapping[str, Any], config: ServingConfig, catalog: InstanceCatalog
+) -> list[str]:
+    """Pool-selecting nodeSelector keys on the live Deployment the target pool lacks."""
+    itype = catalog.by_name().get(config.instance_type or "")
+    if itype is None or config.capacity_type is None:
+        return []
+    wanted = itype.selector(config.capacity_type)
+    live = deployment.get("spec", {}).get("template", {}).get("spec", {}).get("nodeSelector") or {}
+    keys = pool_label_keys(catalog)
+    return sorted(k for k in live if k in keys and k not in wanted)
+
+
+def strip_selector_patch(keys: list[str]) -> Body:
+    """A JSON merge patch removing nodeSelector keys (set by the user, not by servingopt)."""
+    return {"spec": {"template": {"spec": {"nodeSelector": dict.fromkeys(keys)}}}}
+
+
+def owner_reference(ms: Mapping[str, Any]) -> Body:
+    meta = ms["metadata"]
+    return {
+        "apiVersion": API_VERSION,
+        "kind": "ModelServing",
+        "name": meta["name"],
+        "uid": meta["uid"],
+        "controller": True,
+        "blockOwnerDeletion": True,
+    }
+
+
+def hpa_name(ms: Mapping[str, Any]) -> str:
+    return str(ms["metadata"]["name"])
+
+
+def _target_value(value: float) -> str:
+    return f"{round(value, 3):g}"
+
+
+def hpa_metrics(spec: ModelServingSpec, target: float | None) -> list[Body]:
+    """The HPA's metric with the planned per-replica target."""
+    scaling = spec.autoscaling
+    if scaling.metric == "CPUUtilization":
+        utilization = round(target) if target is not None else 70
+        return [
+            {
+                "type": "Resource",
+                "resource": {
+                    "name": "cpu",
+                    "target": {"type": "Utilization", "averageUtilization": int(utilization)},
+                },
+            }
+        ]
+    value = _target_value(target if target is not None else 1.0)
+    return [
+        {
+            "type": "Pods",
+            "pods": {
+                "metric": {"name": scaling.metric_name},
+                "target": {"type": "AverageValue", "averageValue": value},
+            },
+        }
+    ]
+
+
+def hpa_apply(ms: Mapping[str, Any], spec: ModelServingSpec, config: ServingConfig) -> Body:
+    """The HPA servingopt owns for a ModelServing (ownerReference to it)."""
+    if config.min_replicas is None or config.max_replicas is None:
+        raise ValueError("an HPA needs replica bounds")
+    meta = ms["metadata"]
+    hpa_spec: Body = {
+        "scaleTargetRef": {
+            "apiVersion": "apps/v1",
+            "kind": "Deployment",
+            "name": spec.target_ref.name,
+        },
+        "minReplicas": config.min_replicas,
+        "maxReplicas": config.max_replicas,
+        "metrics": hpa_metrics(spec, config.scaling_target),
+    }
+    behavior = config.behavior_dict()
+    if behavior:
+        hpa_spec["behavior"] = behavior
+    return {
+        "apiVersion": "autoscaling/v2",
+        "kind": "HorizontalPodAutoscaler",
+        "metadata": {
+            "name": hpa_name(ms),
+            "namespace": meta["namespace"],
+            "labels": {LABEL_MANAGED_BY: FIELD_MANAGER, LABEL_MODELSERVING: meta["name"]},
+            "ownerReferences": [owner_reference(ms)],
+        },
+        "spec": hpa_spec,
+    }
+
+
+def owned_by(obj: Mapping[str, Any], ms_uid: str) -> bool:
+    refs = obj.get("metadata", {}).get("ownerReferences") or []
+    return any(r.get("uid") == ms_uid and r.get("kind") == "ModelServing" for r in refs)
+
+
+def targets_deployment(hpa: Mapping[str, Any], name: str) -> bool:
+    ref = hpa.get("spec", {}).get("scaleTargetRef", {})
+    return bool(ref.get("kind") == "Deployment" and ref.get("name") == name)
+
+
+# Reading back.
+
+
+def _quantity(value: Any) -> Decimal | None:
+    try:
+        return Decimal(parse_quantity(value))  # type: ignore[no-untyped-call]
+    except (ValueError, TypeError, InvalidOperation):
+        return None
+
+
+def _scalar_equal(want: Any, have: Any) -> bool:
+    if want == have:
+        return True
+    if isinstance(want, str | int | float) and isinstance(have, str | int | float):
+        a, b = _quantity(want), _quantity(have)
+        return a is not None and a == b
+    return False
+
+
+def contains(have: Any, want: Any) -> bool:
+    """Whether the live object ``have`` already holds everything in ``want``.
+
+    Maps: every key of ``want`` must match. Lists of named items are matched by name;
+    other lists must match item by item. Quantities compare by value ("3000m" == "3").
+    """
+    if isinstance(want, Mapping):
+        if not isinstance(have, Mapping):
+            return False
+        return all(k in have and contains(have[k], v) for k, v in want.items())
+    if isinstance(want, list):
+        if not isinstance(have, list):
+            return False
+        if want and all(isinstance(w, Mapping) and "name" in w for w in want):
+            by_name = {h.get("name"): h for h in have if isinstance(h, Mapping)}
+            return all(w["name"] in by_name and contains(by_name[w["name"]], w) for w in want)
+        return len(have) == len(want) and all(
+            contains(h, w) for h, w in zip(have, want, strict=True)
+        )
+    return _scalar_equal(want, have)
+
+
+def without_resource_version(body: Body) -> Body:
+    out: Body = json.loads(json.dumps(body))
+    out.get("metadata", {}).pop("resourceVersion", None)
+    return out
+
+
+def _env_map(container: Mapping[str, Any]) -> dict[str, str]:
+    return {e["name"]: str(e.get("value", "")) for e in container.get("env") or [] if "name" in e}
+
+
+def _int_or_none(value: str | None) -> int | None:
+    try:
+        return int(value) if value is not None else None
+    except ValueError:
+        return None
+
+
+def observed_variant(spec: ModelServingSpec, container: Mapping[str, Any]) -> str | None:
+    """The variant whose image/env/args the container runs (None when none matches)."""
+    env = _env_map(container)
+    for variant in spec.variants or []:
+        if variant.image and container.get("image") != variant.image:
+            continue
+        if any(env.get(e.name) != e.value for e in variant.env):
+            continue
+        if variant.args and list(container.get("args") or []) != list(variant.args):
+            continue
+        return variant.name
+    return None
+
+
+def _hpa_target(hpa: Mapping[str, Any]) -> float | None:
+    for metric in hpa.get("spec", {}).get("metrics") or []:
+        if metric.get("type") == "Pods":
+            raw = metric["pods"]["target"].get("averageValue")
+            value = _quantity(raw)
+            return round(float(value), 3) if value is not None else None
+        if metric.get("type") == "Resource":
+            raw_u = metric["resource"]["target"].get("averageUtilization")
+            return float(raw_u) if raw_u is not None else None
+    return None
+
+
+def observed_config(
+    deployment: Mapping[str, Any],
+    hpa: Mapping[str, Any] | None,
+    spec: ModelServingSpec,
+    catalog: InstanceCatalog,
+    *,
+    container_name: str | None = None,
+    behavior_hint: str = "",
+) -> ServingConfig:
+    """What the live Deployment (and owned HPA, if any) run, as a ServingConfig.
+
+    ``behavior_hint``: the behavior servingopt applied. The API server fills defaults
+    into HPA behavior, so a live behavior that contains the hint reads as the hint.
+    """
+    pod_spec = deployment.get("spec", {}).get("template", {}).get("spec", {})
+    selector = pod_spec.get("nodeSelector") or {}
+    types = catalog.by_name()
+    itype_name = selector.get(LABEL_INSTANCE_TYPE)
+    pool = selector.get(LABEL_POOL)
+    if itype_name is None and pool is not None:
+        in_pool = [t.name for t in catalog.spec.instance_types if t.pool == pool]
+        itype_name = in_pool[0] if len(in_pool) == 1 else None
+    if pool is None and itype_name in types:
+        pool = types[itype_name].pool
+    container = serving_container(deployment, container_name)
+    env = _env_map(container)
+    batching = spec.batching
+    batch = _int_or_none(env.get(batching.env.max_batch_size)) if batching.enabled else None
+    delay = (
+        _int_or_none(env.get(batching.env.max_queue_delay_microseconds))
+        if batching.enabled
+        else None
+    )
+    cache_enabled: bool | None = None
+    cache_size: int | None = None
+    if spec.caching.mode != "Off" and spec.caching.env.enabled in env:
+        cache_enabled = env[spec.caching.env.enabled] == "true"
+        cache_size = _int_or_none(env.get(spec.caching.env.size_mi_b)) if cache_enabled else None
+    if hpa is not None:
+        hpa_spec = hpa.get("spec", {})
+        min_r: int | None = hpa_spec.get("minReplicas", 1)
+        max_r: int | None = hpa_spec.get("maxReplicas")
+        target = _hpa_target(hpa)
+        live_behavior = hpa_spec.get("behavior")
+        hint = json.loads(behavior_hint) if behavior_hint else None
+        if hint is not None and contains(live_behavior, hint):
+            behavior = behavior_hint
+        else:
+            behavior = canonical_behavior(live_behavior)
+    else:
+        replicas = deployment.get("spec", {}).get("replicas", 1)
+        min_r = max_r = replicas
+        target, behavior = None, ""
+    return ServingConfig(
+        instance_type=itype_name,
+        pool=pool,
+        capacity_type=selector.get(LABEL_CAPACITY_TYPE),
+        variant=observed_variant(spec, container),
+        min_replicas=min_r,
+        max_replicas=max_r,
+        max_batch_size=batch,
+        max_queue_delay_us=delay,
+        scaling_target=target,
+        behavior=behavior,
+        cache_enabled=cache_enabled,
+        cache_size_mib=cache_size,
+    )
+
+
+def rollout_in_flight(deployment: Mapping[str, Any]) -> bool:
+    """Whether the Deployment is still rolling out its latest template."""
+    meta, spec = deployment.get("metadata", {}), deployment.get("spec", {})
+    status = deployment.get("status", {})
+    if status.get("observedGeneration", 0) < meta.get("generation", 0):
+        return True
+    desired = spec.get("replicas", 1)
+    updated = status.get("updatedReplicas", 0)
+    total = status.get("replicas", 0)
+    available = status.get("availableReplicas", 0)
+    return bool(updated < desired or total > updated or available < updated)
+
+
+def project(have: Any, shape: Any) -> Any:
+    """``have`` restricted to the keys (and named list items) present in ``shape``."""
+    if isinstance(shape, Mapping) and isinstance(have, Mapping):
+        return {k: project(have[k], v) for k, v in shape.items() if k in have}
+    if isinstance(shape, list) and isinstance(have, list):
+        if shape and all(isinstance(s, Mapping) and "name" in s for s in shape):
+            by_name = {h.get("name"): h for h in have if isinstance(h, Mapping)}
+            return [project(by_name[s["name"]], s) for s in shape if s["name"] in by_name]
+        return have
+    return have
+
+
+def release_bodies(applied_shape: Body, live: Mapping[str, Any]) -> tuple[Body, Body]:
+    """Two applies that hand servingopt's Deployment fields over, keeping their values.
+
+    First the live values of those fields are applied by ``servingopt-released`` (it
+    becomes a co-owner), then an empty apply by ``servingopt`` drops servingopt's
+    ownership; the values stay because another manager still owns them.
+    """
+    handover = project(live, without_resource_version(applied_shape))
+    handover["apiVersion"], handover["kind"] = "apps/v1", "Deployment"
+    meta = live.get("metadata", {})
+    empty = {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": meta.get("name"), "namespace": meta.get("namespace")},
+    }
+    return handover, empty
