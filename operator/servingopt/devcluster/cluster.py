@@ -186,7 +186,8 @@ class DevCluster:
     def start_prometheus(self) -> Prometheus:
         """Starts Prometheus (once) and returns it; needs Debian's `prometheus` or
         $SERVINGOPT_PROMETHEUS."""
-        if self.prometheus is not None and "prometheus" in self.records:
+        running = self.records.get("prometheus")
+        if self.prometheus is not None and running is not None and is_alive(running):
             return self.prometheus
         if self.binaries.prometheus is None:
             raise ClusterError("no prometheus binary: run hack/install-system-deps.sh")
