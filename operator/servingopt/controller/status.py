@@ -211,7 +211,9 @@ def _history(
 
 
 def _same_entry(a: Mapping[str, Any], b: Mapping[str, Any]) -> bool:
-    code = lambda e: str(e.get("reason", "")).split(":", 1)[0]  # noqa: E731
+    def code(e: Mapping[str, Any]) -> str:
+        return str(e.get("reason", "")).split(":", 1)[0]
+
     return (
         a.get("action") == b.get("action")
         and a.get("summary") == b.get("summary")
@@ -284,4 +286,4 @@ def _clean(value: Any) -> Any:
 
 def status_differs(live: Mapping[str, Any], wanted: Mapping[str, Any]) -> bool:
     """Whether writing ``wanted`` would change the live status."""
-    return _clean(dict(live)) != _clean(dict(wanted))
+    return bool(_clean(dict(live)) != _clean(dict(wanted)))

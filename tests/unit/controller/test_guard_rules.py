@@ -1,0 +1,183 @@
+"""The guard: when to change, hold, refuse or roll back (pure, no clock)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import replace
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from servingopt.api.servingpolicy import MaintenanceWindow, ServingPolicySpec
+from servingopt.guard import (
+    ApplyConfig,
+    GuardInput,
+    GuardMemory,
+    Proposal,
+    ReleaseWorkload,
+    RemoveOwnedHpa,
+    ServingConfig,
+    decide,
+    in_window,
+)
+
+V100 = ServingConfig("p3.2xlarge", "gpu-v100", "on-demand", "fp32", 3, 3)
+T4 = ServingConfig("g4dn.xlarge", "gpu-t4", "on-demand", "int8", 2, 8, 16, 4000, 85.0)
+NOW = 1_800_000_000.0
+POLICY = ServingPolicySpec()
+
+
+def inp(**changes: object) -> GuardInput:
+    base = GuardInput(
+        now=NOW,
+        mode="Auto",
+        policy=POLICY,
+        slo_p99_ms=40.0,
+        proposal=Proposal(T4, hourly_cost=1.05, p99_latency_ms=30.0, replicas=2),
+        current=V100,
+        current_hourly=9.18,
+        metrics_available=True,
+        observed_p99_ms=20.0,
+    )
+    return replace(base, **changes)  # type: ignore[arg-type]
+
+
+def policy(**guardrails: object) -> ServingPolicySpec:
+    return ServingPolicySpec.model_validate({"guardrails": guardrails})
+
+
+def test_a_worthwhile_saving_is_applied_and_remembered() -> None:
+    verdict = decide(inp())
+    assert verdict.outcome == "Applied"
+    assert verdict.commands == (ApplyConfig(T4),)
+    assert verdict.memory.last_change_at == NOW
+    assert verdict.memory.last_good == V100  # met the SLO before the change
+
+
+def test_small_savings_are_not_worth_a_rollout() -> None:
+    verdict = decide(inp(current_hourly=1.1))  # 4.5 % < 10 %
+    assert verdict.outcome == "Held" and verdict.reason == "SavingBelowThreshold"
+    assert not verdict.commands
+
+
+def test_slo_at_risk_overrides_saving_threshold_and_interval() -> None:
+    memory = GuardMemory(last_change_at=NOW - 10)
+    verdict = decide(inp(current_hourly=1.0, observed_p99_ms=39.0, memory=memory))
+    assert verdict.outcome == "Applied" and verdict.reason == "SLOAtRisk"
+
+
+def test_minimum_interval_between_changes() -> None:
+    verdict = decide(inp(memory=GuardMemory(last_change_at=NOW - 100)))
+    assert verdict.reason == "MinInterval" and not verdict.commands
+    later = decide(inp(memory=GuardMemory(last_change_at=NOW - 901)))
+    assert later.outcome == "Applied"
+
+
+def test_one_rollout_in_flight() -> None:
+    verdict = decide(inp(rollout_in_flight=True))
+    assert verdict.reason == "RolloutInProgress" and not verdict.commands
+
+
+@pytest.mark.parametrize("reason", ["MetricsUnavailable"])
+def test_missing_metrics_never_scale_down_or_move(reason: str) -> None:
+    verdict = decide(inp(metrics_available=False, metrics_message="NoData", observed_p99_ms=None))
+    assert verdict.outcome == "Held" and verdict.reason == reason
+    assert not verdict.commands
+
+
+@given(step=st.integers(1, 10), current=st.integers(1, 50), wanted=st.integers(1, 50))
+def test_replica_step_is_bounded(step: int, current: int, wanted: int) -> None:
+    cur = replace(V100, min_replicas=current, max_replicas=current)
+    prop = Proposal(replace(T4, min_replicas=wanted, max_replicas=max(wanted, 8)), 1.0)
+    verdict = decide(inp(current=cur, proposal=prop, policy=policy(maxReplicaStep=step)))
+    if verdict.outcome == "Applied":
+        target = verdict.commands[0].config  # type: ignore[union-attr]
+        assert target.min_replicas is not None and target.max_replicas is not None
+        assert abs(target.min_replicas - current) <= step
+        assert target.min_replicas <= target.max_replicas
+
+
+def test_budgets_refuse_and_say_so() -> None:
+    spec = ServingPolicySpec.model_validate({"budgets": {"maxHourlyCostPerModelServing": 1.0}})
+    verdict = decide(inp(policy=spec))
+    assert verdict.outcome == "Refused" and "$1.05/h exceeds" in verdict.message
+    ns = ServingPolicySpec.model_validate({"budgets": {"maxHourlyCostPerNamespace": 5.0}})
+    verdict = decide(inp(policy=ns, namespace_other_hourly=4.5))
+    assert verdict.outcome == "Refused" and "namespace" in verdict.message
+    assert decide(inp(policy=ns, namespace_other_hourly=3.0)).outcome == "Applied"
+
+
+def test_maintenance_windows_gate_savings() -> None:
+    moment = dt.datetime.fromtimestamp(NOW, dt.UTC)
+    day = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")[moment.weekday()]
+    opened = (moment - dt.timedelta(minutes=10)).strftime("%H:%M")
+    closed = (moment + dt.timedelta(minutes=30)).strftime("%H:%M")
+    inside = policy(maintenanceWindows=[{"days": [day], "start": opened, "durationMinutes": 60}])
+    outside = policy(maintenanceWindows=[{"days": [day], "start": closed, "durationMinutes": 60}])
+    assert decide(inp(policy=inside)).outcome == "Applied"
+    assert decide(inp(policy=outside)).reason == "OutsideMaintenanceWindow"
+    # …but a change protecting the SLO does not wait for the window.
+    assert decide(inp(policy=outside, observed_p99_ms=39.0)).outcome == "Applied"
+
+
+def test_windows_spanning_midnight() -> None:
+    window = MaintenanceWindow(days=["Mon"], start="23:30", duration_minutes=60)
+    tuesday_0010 = dt.datetime(2026, 11, 24, 0, 10, tzinfo=dt.UTC).timestamp()
+    tuesday_0040 = dt.datetime(2026, 11, 24, 0, 40, tzinfo=dt.UTC).timestamp()
+    assert in_window(window, tuesday_0010)
+    assert not in_window(window, tuesday_0040)
+
+
+def test_breach_after_a_change_rolls_back_after_the_window() -> None:
+    changed = GuardMemory(last_change_at=NOW - 600, last_good=V100)
+    first = decide(
+        inp(current=T4, proposal=Proposal(T4, 1.05), observed_p99_ms=55.0, memory=changed)
+    )
+    assert first.outcome != "RolledBack"
+    assert first.memory.breach_since == NOW
+    later = replace(first.memory)
+    verdict = decide(
+        inp(
+            now=NOW + 301,
+            current=T4,
+            proposal=Proposal(T4, 1.05),
+            observed_p99_ms=55.0,
+            memory=later,
+        )
+    )
+    assert verdict.outcome == "RolledBack"
+    assert verdict.commands == (ApplyConfig(V100),)
+    assert "above the SLO" in verdict.message
+    assert verdict.memory.blocked == T4
+    # The rolled-back configuration is not proposed again right away.
+    after = decide(inp(now=NOW + 2000, current=V100, observed_p99_ms=20.0, memory=verdict.memory))
+    assert after.reason == "RecentlyRolledBack"
+
+
+def test_a_breach_of_the_current_good_configuration_is_not_a_rollback() -> None:
+    memory = GuardMemory(last_change_at=NOW - 10_000, last_good=T4, breach_since=NOW - 1000)
+    verdict = decide(
+        inp(current=T4, proposal=Proposal(T4, 1.05), observed_p99_ms=55.0, memory=memory)
+    )
+    assert verdict.outcome != "RolledBack"
+
+
+def test_recommend_mode_writes_nothing() -> None:
+    verdict = decide(inp(mode="Recommend"))
+    assert verdict.outcome == "Recommended" and not verdict.commands
+
+
+def test_off_mode_removes_the_hpa_and_releases_fields() -> None:
+    verdict = decide(inp(mode="Off"))
+    assert verdict.commands == (RemoveOwnedHpa(), ReleaseWorkload())
+
+
+def test_unchanged_configuration_needs_nothing() -> None:
+    verdict = decide(inp(current=T4, current_hourly=1.05))
+    assert verdict.outcome == "Unchanged" and not verdict.commands
+
+
+def test_memory_round_trips() -> None:
+    memory = GuardMemory(NOW, V100, NOW - 5, T4, NOW + 60)
+    assert GuardMemory.from_dict(memory.to_dict()) == memory
