@@ -497,7 +497,7 @@ def _summarise(
     h = top / n if top > 0.0 else 1.0
     # atoms: counted in the CDF at every grid point >= value
     ia = np.minimum(np.ceil(vals / h - 1e-9).astype(np.int64), n + 1)
-    cdf = np.cumsum(np.bincount(ia, weights=mass, minlength=n + 2))
+    cdf = np.cumsum(np.bincount(ia, weights=mass, minlength=n + 2).astype(np.float64))
     # segments: m * clip((g - lo) / (hi - lo), 0, 1) = c * (ramp(g - lo) - ramp(g - hi))
     short = (hi - lo) <= 1e-9 * max(top, 1.0)
     if np.any(short):
@@ -565,7 +565,7 @@ def _predict_cached(
     lam = rate_rps / 1000.0  # per ms
     pi = _chain(lam, table, big_b, delay)
     bsz = np.minimum(np.arange(1, pi.size + 1), big_b)
-    mean_batch = float(pi @ bsz)
+    mean_batch = min(max(float(pi @ bsz), 1.0), float(big_b))
     busy = float(pi @ table[bsz])
     utilisation = min(lam * busy / mean_batch, 1.0)
     sit = _situations(lam, table, big_b, delay, pi)

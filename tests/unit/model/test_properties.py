@@ -29,17 +29,18 @@ batches = st.sampled_from([1, 2, 4, 8, 16])
 @given(
     profile=profiles,
     b=batches,
-    d_rel=st.sampled_from([0.0, 0.25, 0.5]),
+    d_rel=st.sampled_from([0.0, 0.5, 1.0]),
     f1=st.floats(0.05, 0.9),
     f2=st.floats(0.05, 0.9),
 )
 def test_p99_increases_with_load(
     profile: LatencyProfile, b: int, d_rel: float, f1: float, f2: float
 ) -> None:
-    """Monotone in the rate when D is at most half the single-request service time.
+    """Monotone in the rate when D is at most the single-request service time t(1).
 
-    (With a long D, p99 legitimately *falls* as light traffic starts filling batches
-    before the timer fires; capacity_at_slo handles that case.)
+    With a longer D the p99 legitimately *falls* as more traffic fills batches before
+    the timer fires (dips of < 1 % at D = 2 t(1), ~15 % at 10 t(1); the simulation
+    shows them too); capacity_at_slo handles that case, see test_capacity.py.
     """
     lo, hi = sorted((f1, f2))
     d = d_rel * float(profile.service_time_ms(1))
