@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from .prometheus import PrometheusClient, PrometheusError
+from .prometheus import PrometheusClient, PrometheusError, Series
 from .promql import preset
 
 # Why metrics are unusable (MetricsAvailable=False reasons).
@@ -45,6 +45,7 @@ class MetricsSample:
     queue_ms: float | None = None
     replicas: int | None = None
     demand_history: tuple[tuple[float, float], ...] = ()
+    p99_history: tuple[tuple[float, float], ...] = ()
     reason: str = ""
     message: str = ""
     missing: tuple[str, ...] = field(default=())
@@ -67,6 +68,10 @@ class MetricSource(Protocol):
     async def sample(self, request: SampleRequest) -> MetricsSample: ...
 
 
+def _finite_samples(series: list[Series]) -> tuple[tuple[float, float], ...]:
+    return tuple((t, v) for t, v in (series[0].samples if series else ()) if math.isfinite(v))
+
+
 def _finite(value: float) -> float | None:
     return value if math.isfinite(value) else None
 
@@ -85,11 +90,12 @@ class PrometheusSource:
             answers = await asyncio.gather(
                 *(self.client.query(q, at=now) for q in queries.values())
             )
-            history = await self.client.query_range(
-                queries["request_rate"],
-                now - request.history_seconds,
-                now,
-                request.history_step_seconds,
+            span = (now - request.history_seconds, now, float(request.history_step_seconds))
+            history = await self.client.query_range(queries["request_rate"], *span)
+            p99_history = (
+                await self.client.query_range(queries["p99_latency_ms"], *span)
+                if "p99_latency_ms" in queries
+                else []
             )
         except PrometheusError as error:
             return MetricsSample(reason=UNREACHABLE, message=str(error))
@@ -111,9 +117,8 @@ class PrometheusSource:
             mean_batch_size=values.get("mean_batch_size"),
             queue_ms=values.get("queue_ms"),
             replicas=int(replicas) if replicas is not None else None,
-            demand_history=tuple(
-                (t, v) for t, v in (history[0].samples if history else ()) if math.isfinite(v)
-            ),
+            demand_history=_finite_samples(history),
+            p99_history=_finite_samples(p99_history),
             missing=missing,
         )
         if sample.request_rate is None:

@@ -1,0 +1,408 @@
+"""One reconcile of a ModelServing: observe -> plan -> guard -> apply -> report.
+
+Framework-free (kopf calls it from :mod:`.handlers`; tests call it directly). The
+dependencies — API client, metric sources, planner, clock, event poster — come in a
+:class:`Deps`, so every step can be replaced in tests.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import ValidationError
+
+from servingopt.api import InstanceCatalog, ModelServing, ServingPolicySpec
+from servingopt.api.modelserving import variants_without_selector
+from servingopt.api.validation import catalog_problems
+from servingopt.guard import (
+    ApplyConfig,
+    GuardInput,
+    GuardMemory,
+    ReleaseWorkload,
+    RemoveOwnedHpa,
+    Verdict,
+    decide,
+)
+from servingopt.kube import io, paths
+from servingopt.kube import manifests as m
+from servingopt.kube.client import ApiError, KubeClient
+from servingopt.metrics.exported import OperatorMetrics
+from servingopt.metrics.promql import default_labels
+from servingopt.metrics.source import MetricSource, MetricsSample, SampleRequest
+from servingopt.optimize.decision import Decision
+from servingopt.optimize.observation import Observation
+
+from . import cost as costs
+from . import planning
+from .status import Findings, build_status, status_differs
+
+log = logging.getLogger("servingopt.controller")
+
+Planner = Callable[[Any, InstanceCatalog, ServingPolicySpec, Observation], Decision]
+EventPoster = Callable[[Mapping[str, Any], str, str, str], None]
+NO_PROMETHEUS = "NoPrometheus"
+
+
+def _default_planner() -> Planner:
+    from servingopt.optimize.planner import plan
+
+    return plan
+
+
+@dataclass
+class Deps:
+    kube: KubeClient
+    source_for: Callable[[str], MetricSource]
+    planner: Planner = field(default_factory=_default_planner)
+    clock: Callable[[], float] = time.time
+    post_event: EventPoster = lambda body, kind, reason, message: None
+    metrics: OperatorMetrics = field(default_factory=OperatorMetrics)
+    default_prometheus_url: str | None = None
+    # Caches filled by kopf indexes; empty means "read from the API".
+    nodes: Mapping[str, dict[str, Any]] = field(default_factory=dict)
+    projected_by_ms: dict[tuple[str, str], float] = field(default_factory=dict)
+    lookup: Callable[[str], Awaitable[dict[str, Any] | None]] | None = None
+
+
+@dataclass(frozen=True)
+class Result:
+    outcome: str
+    writes: int
+    status_written: bool
+
+
+def iso(ts: float) -> str:
+    return dt.datetime.fromtimestamp(ts, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+async def _get(deps: Deps, path: str) -> dict[str, Any] | None:
+    if deps.lookup is not None:
+        return await deps.lookup(path)
+    return await deps.kube.get(path)
+
+
+@dataclass
+class Context:
+    """What the first steps found, for the later ones."""
+
+    body: Mapping[str, Any]
+    ms: ModelServing | None = None
+    policy: ServingPolicySpec = field(default_factory=ServingPolicySpec)
+    catalog: InstanceCatalog | None = None
+    problems: list[str] = field(default_factory=list)
+    reason: str = "InvalidSpec"
+    state: io.ClusterState | None = None
+
+
+async def _load(deps: Deps, body: Mapping[str, Any]) -> Context:
+    ctx = Context(body)
+    meta = body.get("metadata", {})
+    try:
+        ctx.ms = ModelServing.model_validate(
+            {
+                "apiVersion": body.get("apiVersion"),
+                "kind": "ModelServing",
+                "metadata": {"name": meta.get("name"), "namespace": meta.get("namespace")},
+                "spec": body.get("spec") or {},
+            }
+        )
+    except ValidationError as error:
+        ctx.problems = [f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in error.errors()]
+        return ctx
+    spec = ctx.ms.spec
+    policy_name = spec.policy_ref.name
+    raw_policy = await _get(deps, paths.servingpolicy(policy_name))
+    if raw_policy is not None:
+        ctx.policy = ServingPolicySpec.model_validate(raw_policy.get("spec") or {})
+    elif policy_name != "default":
+        ctx.problems.append(f"spec.policyRef.name: ServingPolicy {policy_name!r} not found")
+        ctx.reason = "PolicyNotFound"
+        return ctx
+    catalog_name = ctx.policy.catalog_ref.name
+    raw_catalog = await _get(deps, paths.instancecatalog(catalog_name))
+    if raw_catalog is None:
+        ctx.problems.append(f"InstanceCatalog {catalog_name!r} (from the policy) not found")
+        ctx.reason = "CatalogNotFound"
+        return ctx
+    ctx.catalog = InstanceCatalog.model_validate(
+        {"metadata": raw_catalog.get("metadata", {}), "spec": raw_catalog.get("spec")}
+    )
+    ctx.problems += ctx.ms.namespace_rules()
+    ctx.problems += [
+        f"spec.variants: variant {name!r} gives no image, env or args, so it cannot be selected"
+        for name in variants_without_selector(spec)
+    ]
+    ctx.problems += [str(p) for p in catalog_problems(ctx.ms, ctx.catalog)]
+    if ctx.problems:
+        return ctx
+    state = await io.read_state(
+        deps.kube, meta["namespace"], spec.target_ref.name, meta.get("uid", ""), deps.nodes
+    )
+    if state is None:
+        ctx.reason = "TargetNotFound"
+        ctx.problems.append(
+            f"spec.targetRef: Deployment {meta['namespace']}/{spec.target_ref.name} not found"
+        )
+        return ctx
+    if state.foreign_hpas:
+        ctx.reason = "ForeignAutoscaler"
+        ctx.problems.append(
+            f"HPA {', '.join(state.foreign_hpas)} already scales Deployment "
+            f"{spec.target_ref.name}; servingopt will not add a second one"
+        )
+        return ctx
+    try:
+        m.serving_container(state.deployment, _container(body))
+    except ValueError as error:
+        ctx.reason = "ContainerNotFound"
+        ctx.problems.append(str(error))
+        return ctx
+    ctx.state = state
+    return ctx
+
+
+def _container(body: Mapping[str, Any]) -> str | None:
+    annotations = body.get("metadata", {}).get("annotations") or {}
+    value = annotations.get(m.CONTAINER_ANNOTATION)
+    return str(value) if value else None
+
+
+async def _sample(deps: Deps, ctx: Context) -> MetricsSample:
+    assert ctx.ms is not None
+    spec, meta = ctx.ms.spec, ctx.body["metadata"]
+    url = spec.metrics.prometheus_url or ctx.policy.prometheus_url or deps.default_prometheus_url
+    if not url:
+        return MetricsSample(
+            reason=NO_PROMETHEUS,
+            message="no Prometheus URL in spec.metrics, the ServingPolicy or --prometheus-url",
+        )
+    labels = spec.metrics.label_matchers or default_labels(meta["namespace"], spec.target_ref.name)
+    request = SampleRequest(spec.metrics.preset, labels, spec.metrics.window_seconds)
+    return await deps.source_for(url).sample(request)
+
+
+async def reconcile(deps: Deps, body: Mapping[str, Any]) -> Result:
+    """Run the loop once for a ModelServing body (as kopf delivers it)."""
+    started = deps.clock()
+    meta = body["metadata"]
+    key = (meta["namespace"], meta["name"])
+    with deps.metrics.reconcile_duration.labels(*key).time():
+        result = await _reconcile(deps, body, started)
+    deps.metrics.decisions.labels(*key, result.outcome).inc()
+    return result
+
+
+async def _reconcile(deps: Deps, body: Mapping[str, Any], now: float) -> Result:
+    meta = body["metadata"]
+    generation = int(meta.get("generation", 0))
+    saved = io.read_state_annotation(body)
+    ctx = await _load(deps, body)
+    previous = body.get("status") or {}
+    slo = ctx.ms.spec.slo.latency_p99_ms if ctx.ms is not None else 0.0
+    mode = ctx.ms.spec.mode if ctx.ms is not None else "Auto"
+    if ctx.problems or ctx.state is None or ctx.ms is None or ctx.catalog is None:
+        findings = Findings(
+            generation=generation,
+            now=iso(now),
+            mode=mode,
+            slo_p99_ms=slo,
+            problems=ctx.problems or ["unknown problem"],
+            problem_reason=ctx.reason,
+        )
+        written = await _report(deps, body, previous, findings)
+        return Result("Invalid", 0, written)
+
+    spec, catalog, state = ctx.ms.spec, ctx.catalog, ctx.state
+    memory = GuardMemory.from_dict(saved.get("guard") or {})
+    applied_meta = saved.get("applied") or {}
+    container = _container(body)
+    current = m.observed_config(
+        state.deployment,
+        state.owned_hpa,
+        spec,
+        catalog,
+        container_name=container,
+        behavior_hint=str((applied_meta.get("config") or {}).get("behavior", "")),
+    )
+    running_cost = costs.current_cost(state.pods, state.nodes, catalog)
+    sample = await _sample(deps, ctx)
+    corrections = planning.corrections_from_dict(saved.get("corrections") or {})
+
+    others = sum(
+        v
+        for (ns, name), v in deps.projected_by_ms.items()
+        if ns == meta["namespace"] and name != meta["name"]
+    )
+    decision: Decision | None = None
+    proposal = None
+    if sample.available:
+        observation = planning.observation(
+            sample,
+            current,
+            state.replicas,
+            since=memory.last_change_at,
+            corrections=corrections,
+            namespace_spend_hourly=others,
+        )
+        try:
+            decision = deps.planner(spec, catalog, ctx.policy, observation)
+        except Exception as error:  # the planner is pure; a bug there must not stop the loop
+            log.exception("planner failed for %s/%s", meta["namespace"], meta["name"])
+            sample = MetricsSample(**{**sample.__dict__, "message": str(error)})
+        else:
+            proposal = planning.proposal(decision, spec)
+            corrections = dict(decision.corrections)
+
+    verdict = decide(
+        GuardInput(
+            now=now,
+            mode=mode,
+            policy=ctx.policy,
+            slo_p99_ms=slo,
+            proposal=proposal,
+            current=current,
+            current_hourly=running_cost.hourly,
+            metrics_available=sample.available,
+            metrics_message=f"{sample.reason}: {sample.message}" if sample.reason else "",
+            observed_p99_ms=sample.p99_latency_ms,
+            rollout_in_flight=m.rollout_in_flight(state.deployment),
+            namespace_other_hourly=others,
+            memory=memory,
+        )
+    )
+    writes, verdict = await _execute(deps, body, spec, catalog, verdict, container)
+    if verdict.outcome in ("Applied", "RolledBack") and verdict.target is not None:
+        applied_meta = {
+            "config": verdict.target.to_dict(),
+            "at": iso(now),
+            "generation": generation,
+        }
+        current = verdict.target
+    elif verdict.outcome == "Off":
+        applied_meta = {}
+
+    baseline = costs.Baseline.from_dict(saved.get("baseline") or {})
+    if baseline is None and memory.last_change_at is None:
+        baseline = costs.first_baseline(running_cost, sample.request_rate)
+    projected = proposal.hourly_cost if proposal is not None else None
+    report = costs.report(running_cost, projected, baseline, sample.request_rate)
+    if projected is not None:
+        deps.projected_by_ms[(meta["namespace"], meta["name"])] = projected
+
+    findings = Findings(
+        generation=generation,
+        now=iso(now),
+        mode=mode,
+        slo_p99_ms=slo,
+        sample=sample,
+        verdict=verdict,
+        proposal=proposal,
+        current=current,
+        demand_rps=decision.demand_rps if decision is not None else sample.request_rate,
+        utilization=decision.utilisation if decision is not None else None,
+        capacity_per_replica_rps=decision.capacity_per_replica_rps if decision else None,
+        alternatives=planning.alternatives(decision) if decision is not None else [],
+        cost=report,
+        applied_by_us=bool(applied_meta) and mode == "Auto",
+        applied_at=applied_meta.get("at"),
+        applied_generation=applied_meta.get("generation"),
+    )
+    written = await _report(deps, body, previous, findings)
+    new_state: dict[str, Any] = {
+        "guard": verdict.memory.to_dict(),
+        "corrections": planning.corrections_to_dict(corrections),
+    }
+    if baseline is not None:
+        new_state["baseline"] = baseline.to_dict()
+    if applied_meta:
+        new_state["applied"] = applied_meta
+    await io.save_state_annotation(deps.kube, body, new_state)
+    _export(deps, meta, report, sample, slo, verdict)
+    return Result(verdict.outcome, writes, written)
+
+
+async def _execute(
+    deps: Deps,
+    body: Mapping[str, Any],
+    spec: Any,
+    catalog: InstanceCatalog,
+    verdict: Verdict,
+    container: str | None,
+) -> tuple[int, Verdict]:
+    """Run the guard's commands. A failure turns the verdict into a held one."""
+    writes = 0
+    try:
+        for command in verdict.commands:
+            if isinstance(command, ApplyConfig):
+                writes += await io.apply_config(
+                    deps.kube, body, spec, command.config, catalog, container
+                )
+            elif isinstance(command, RemoveOwnedHpa):
+                writes += await io.remove_owned_hpa(deps.kube, body)
+            elif isinstance(command, ReleaseWorkload):
+                writes += await io.release_workload(deps.kube, body, spec, catalog, container)
+    except (ApiError, io.WorkloadError, ValueError) as error:
+        log.warning("applying failed: %s", error)
+        return writes, Verdict(
+            "Held",
+            "ApplyFailed",
+            f"could not apply: {error}",
+            memory=verdict.memory.evolve(last_change_at=None)
+            if verdict.memory.last_change_at is not None and not writes
+            else verdict.memory,
+        )
+    return writes, verdict
+
+
+EVENT_TYPES = {
+    "Applied": "Normal",
+    "Recommended": "Normal",
+    "RolledBack": "Warning",
+    "Refused": "Warning",
+    "Invalid": "Warning",
+    "Held": "Normal",
+    "Off": "Normal",
+}
+
+
+async def _report(
+    deps: Deps, body: Mapping[str, Any], previous: Mapping[str, Any], findings: Findings
+) -> bool:
+    status, entry = build_status(previous, findings)
+    written = False
+    if status_differs(previous, status):
+        await io.patch_status(deps.kube, body, status)
+        written = True
+    if entry is not None:
+        action = str(entry["action"])
+        reason, _, message = str(entry.get("reason", "")).partition(": ")
+        deps.post_event(body, EVENT_TYPES.get(action, "Normal"), action, message or reason)
+    return written
+
+
+def _export(
+    deps: Deps,
+    meta: Mapping[str, Any],
+    report: costs.CostReport,
+    sample: MetricsSample,
+    slo: float,
+    verdict: Verdict,
+) -> None:
+    key = (meta["namespace"], meta["name"])
+    x = deps.metrics
+    if report.current_hourly is not None:
+        x.hourly_cost.labels(*key).set(report.current_hourly)
+    if report.projected_hourly is not None:
+        x.projected_cost.labels(*key).set(report.projected_hourly)
+    if report.savings_ratio is not None:
+        x.savings.labels(*key).set(report.savings_ratio)
+    if verdict.outcome == "RolledBack":
+        x.rollbacks.labels(*key).inc()
+    p99 = sample.p99_latency_ms
+    if sample.available and p99 is not None and p99 > 0:
+        x.slo_attainment.labels(*key).set(min(1.0, slo / p99))

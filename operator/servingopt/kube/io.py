@@ -1,0 +1,191 @@
+"""Thin Kubernetes I/O: read the cluster state of a workload, apply, release, report.
+
+Everything here is a few API calls around the pure builders of :mod:`.manifests`.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from servingopt.api.instancecatalog import InstanceCatalog
+from servingopt.api.modelserving import ModelServingSpec
+from servingopt.guard.types import ServingConfig
+
+from . import manifests as m
+from . import paths
+from .client import ApiError, KubeClient
+
+APPLY_ATTEMPTS = 3
+
+
+class WorkloadError(RuntimeError):
+    """The workload cannot be changed as asked (gone, or an HPA that is not ours)."""
+
+
+@dataclass(frozen=True)
+class ClusterState:
+    """The target Deployment, its pods and their nodes, and the HPAs scaling it."""
+
+    deployment: dict[str, Any]
+    pods: list[dict[str, Any]] = field(default_factory=list)
+    nodes: dict[str, dict[str, Any]] = field(default_factory=dict)
+    owned_hpa: dict[str, Any] | None = None
+    foreign_hpas: list[str] = field(default_factory=list)
+
+    @property
+    def replicas(self) -> int | None:
+        value = self.deployment.get("status", {}).get("readyReplicas")
+        return int(value) if value is not None else None
+
+
+def selector_string(deployment: Mapping[str, Any]) -> str:
+    labels = deployment.get("spec", {}).get("selector", {}).get("matchLabels") or {}
+    return ",".join(f"{k}={v}" for k, v in sorted(labels.items()))
+
+
+async def read_state(
+    kube: KubeClient,
+    namespace: str,
+    name: str,
+    ms_uid: str,
+    nodes: Mapping[str, dict[str, Any]] | None = None,
+) -> ClusterState | None:
+    """None when the Deployment does not exist. ``nodes``: a cache (e.g. a kopf index)."""
+    deployment = await kube.get(paths.deployment(namespace, name))
+    if deployment is None:
+        return None
+    selector = selector_string(deployment)
+    pods = await kube.list(paths.pods(namespace), selector) if selector else []
+    found: dict[str, dict[str, Any]] = {}
+    for node_name in {p.get("spec", {}).get("nodeName") for p in pods} - {None}:
+        assert isinstance(node_name, str)
+        node = (nodes or {}).get(node_name) or await kube.get(paths.node(node_name))
+        if node is not None:
+            found[node_name] = dict(node)
+    owned, foreign = None, []
+    for hpa in await kube.list(paths.hpas(namespace)):
+        if not m.targets_deployment(hpa, name):
+            continue
+        if m.owned_by(hpa, ms_uid):
+            owned = hpa
+        else:
+            foreign.append(hpa["metadata"]["name"])
+    return ClusterState(deployment, pods, found, owned, foreign)
+
+
+async def apply_config(
+    kube: KubeClient,
+    ms: Mapping[str, Any],
+    spec: ModelServingSpec,
+    config: ServingConfig,
+    catalog: InstanceCatalog,
+    container: str | None = None,
+) -> int:
+    """Apply ``config`` to the Deployment and the owned HPA; returns the writes sent.
+
+    A 409 (the Deployment changed since it was read) is retried on a fresh read.
+    Nothing is sent for parts that already hold the configuration.
+    """
+    namespace = ms["metadata"]["namespace"]
+    path = paths.deployment(namespace, spec.target_ref.name)
+    writes = 0
+    for attempt in range(APPLY_ATTEMPTS):
+        live = await kube.get(path)
+        if live is None:
+            raise WorkloadError(f"Deployment {namespace}/{spec.target_ref.name} is gone")
+        stale = m.stale_selector_keys(live, config, catalog)
+        if stale:
+            await kube.merge_patch(path, m.strip_selector_patch(stale))
+            writes += 1
+            continue
+        body = m.deployment_apply(live, spec, config, catalog, container)
+        if m.contains(live, m.without_resource_version(body)):
+            break
+        try:
+            await kube.apply(path, body)
+            writes += 1
+            break
+        except ApiError as error:
+            if error.status != 409 or attempt == APPLY_ATTEMPTS - 1:
+                raise
+    hpa_path = paths.hpa(namespace, m.hpa_name(ms))
+    desired = m.hpa_apply(ms, spec, config)
+    live_hpa = await kube.get(hpa_path)
+    if live_hpa is not None and not m.owned_by(live_hpa, ms["metadata"]["uid"]):
+        raise WorkloadError(f"HPA {namespace}/{m.hpa_name(ms)} exists and is not servingopt's")
+    if live_hpa is None or not m.contains(live_hpa, desired):
+        await kube.apply(hpa_path, desired)
+        writes += 1
+    return writes
+
+
+async def remove_owned_hpa(kube: KubeClient, ms: Mapping[str, Any]) -> int:
+    namespace = ms["metadata"]["namespace"]
+    path = paths.hpa(namespace, m.hpa_name(ms))
+    live = await kube.get(path)
+    if live is None or not m.owned_by(live, ms["metadata"]["uid"]):
+        return 0
+    return 1 if await kube.delete(path) else 0
+
+
+def _owns_fields(obj: Mapping[str, Any], manager: str) -> bool:
+    entries = obj.get("metadata", {}).get("managedFields") or []
+    return any(e.get("manager") == manager and e.get("operation") == "Apply" for e in entries)
+
+
+async def release_workload(
+    kube: KubeClient,
+    ms: Mapping[str, Any],
+    spec: ModelServingSpec,
+    catalog: InstanceCatalog,
+    container: str | None = None,
+) -> int:
+    """Hand servingopt's Deployment fields to ``servingopt-released``, keeping values."""
+    namespace = ms["metadata"]["namespace"]
+    path = paths.deployment(namespace, spec.target_ref.name)
+    live = await kube.get(path)
+    if live is None or not _owns_fields(live, m.FIELD_MANAGER):
+        return 0
+    config = m.observed_config(live, None, spec, catalog, container_name=container)
+    if config.instance_type is None or config.capacity_type is None:
+        shape: dict[str, Any] = {"metadata": {"name": live["metadata"]["name"]}}
+    else:
+        shape = m.deployment_apply(live, spec, config, catalog, container)
+    handover, empty = m.release_bodies(shape, live)
+    await kube.apply(path, handover, manager=m.RELEASED_MANAGER)
+    await kube.apply(path, empty)
+    return 2
+
+
+async def patch_status(kube: KubeClient, ms: Mapping[str, Any], status: Mapping[str, Any]) -> None:
+    meta = ms["metadata"]
+    await kube.merge_patch(
+        paths.modelserving_status(meta["namespace"], meta["name"]), {"status": status}
+    )
+
+
+def read_state_annotation(ms: Mapping[str, Any]) -> dict[str, Any]:
+    raw = (ms.get("metadata", {}).get("annotations") or {}).get(m.STATE_ANNOTATION)
+    try:
+        data = json.loads(raw) if raw else {}
+    except ValueError:
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+async def save_state_annotation(
+    kube: KubeClient, ms: Mapping[str, Any], state: Mapping[str, Any]
+) -> bool:
+    """Store the controller's memory on the ModelServing; False when unchanged."""
+    if read_state_annotation(ms) == json.loads(json.dumps(state)):
+        return False
+    meta = ms["metadata"]
+    text = json.dumps(state, sort_keys=True, separators=(",", ":"))
+    await kube.merge_patch(
+        paths.modelserving(meta["namespace"], meta["name"]),
+        {"metadata": {"annotations": {m.STATE_ANNOTATION: text}}},
+    )
+    return True
