@@ -1,0 +1,245 @@
+"""Autoscaling tuning: the HPA v2 target, replica bounds and ``behavior``.
+
+* **Target per replica**: the SLO capacity of one replica times the smaller of two
+  margins: the policy's utilisation headroom (Conservative 35 %, Balanced 20 %,
+  Aggressive 10 %) and the ramp margin ``1 / ((1 + g) * 1.1)``, where ``g`` is the
+  99th-percentile growth of demand over one pod start-up (new replicas serve only
+  after it) and 1.1 is the HPA's default 10 % tolerance (it does not act below it).
+* **minReplicas**: the user's floor; for spiky traffic enough replicas for the
+  75th-percentile demand (a spike starts from capacity, not from zero); with a daily
+  pattern, enough for the forecast's upper band over the next start-up plus re-plan
+  interval (a *predictive minimum*: the floor rises before the peak arrives).
+* **maxReplicas**: room for twice the forecast's upper band (and at least one replica
+  more than the demand needs now), within the user's bound and the budget.
+* **behavior**: chosen by traffic class (stabilisation windows and rate policies).
+
+Candidates (target margin x scale-down window) are compared by an *evaluator* that
+replays the recent history: :func:`replay_with_model` (below, vectorised) by
+default; the simulator (``servingopt.simulate``) can be plugged in instead through
+the ``evaluator`` parameter of :func:`servingopt.optimize.plan`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from servingopt.optimize.forecast import Forecast
+from servingopt.optimize.traffic import TrafficKind, TrafficProfile
+
+FloatArray = npt.NDArray[np.float64]
+
+HPA_TOLERANCE = 0.1
+POLICY_HEADROOM = {"Conservative": 0.35, "Balanced": 0.20, "Aggressive": 0.10}
+MAX_RAMP = 1.0  # growth beyond 100 % per start-up is left to minReplicas
+SURGE_FACTOR = 2.0
+MAX_VIOLATION = 0.01  # an evaluated candidate may miss capacity in 1 % of intervals
+
+
+def target_fraction(aggressiveness: str, ramp: float) -> float:
+    """Fraction of the SLO capacity the HPA target may use (see module docs)."""
+    policy = 1.0 - POLICY_HEADROOM.get(aggressiveness, 0.20)
+    ramp_margin = 1.0 / ((1.0 + min(max(ramp, 0.0), MAX_RAMP)) * (1.0 + HPA_TOLERANCE))
+    return min(policy, ramp_margin)
+
+
+def _policies(kind: str, value: int, period: int) -> dict[str, Any]:
+    return {"type": kind, "value": value, "periodSeconds": period}
+
+
+def behavior_for(kind: TrafficKind, startup_s: int, scale_down_window_s: int) -> dict[str, Any]:
+    """An HPA v2 ``behavior`` object for a traffic class."""
+    if kind == "spiky":
+        up = [_policies("Percent", 200, 15), _policies("Pods", 8, 15)]
+        down = [_policies("Percent", 10, 60)]
+    elif kind == "periodic":
+        up = [_policies("Percent", 100, 30), _policies("Pods", 4, 30)]
+        down = [_policies("Percent", 20, 60)]
+    elif kind == "variable":
+        up = [_policies("Percent", 100, 15), _policies("Pods", 4, 15)]
+        down = [_policies("Percent", 20, 60)]
+    else:  # steady or unknown
+        up = [_policies("Percent", 100, 15), _policies("Pods", 4, 15)]
+        down = [_policies("Percent", 10, 60)]
+    return {
+        "scaleUp": {"stabilizationWindowSeconds": 0, "selectPolicy": "Max", "policies": up},
+        "scaleDown": {
+            # never shorter than a start-up: scaling in must not undo a scale-up in flight
+            "stabilizationWindowSeconds": max(scale_down_window_s, startup_s),
+            "selectPolicy": "Max",
+            "policies": down,
+        },
+    }
+
+
+@dataclass(frozen=True)
+class AutoscalingCandidate:
+    """One HPA setting to evaluate, with what the evaluator needs to replay it."""
+
+    target_rps: float
+    min_replicas: int
+    max_replicas: int
+    behavior: dict[str, Any]
+    capacity_rps: float  # per replica, at the SLO
+    startup_seconds: int
+    hourly_cost_per_replica: float
+    timestamps_s: FloatArray = field(repr=False)
+    requests_per_second: FloatArray = field(repr=False)
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """What replaying a candidate over the history predicts."""
+
+    hourly_cost: float
+    slo_violation_fraction: float  # of intervals where load per replica exceeds capacity
+
+
+Evaluator = Callable[[AutoscalingCandidate], Evaluation]
+
+
+def _sliding_max(x: FloatArray, window: int) -> FloatArray:
+    if window <= 1 or x.size == 0:
+        return x
+    padded = np.concatenate([np.full(window - 1, x[0]), x])
+    return np.asarray(
+        np.lib.stride_tricks.sliding_window_view(padded, window).max(axis=1), dtype=np.float64
+    )
+
+
+def replay_with_model(candidate: AutoscalingCandidate) -> Evaluation:
+    """Replay the history through a simple HPA: desired = ceil(load / target).
+
+    Scale-down waits for the stabilisation window (sliding maximum of the desired
+    count); scale-up takes effect one start-up time later.  An interval violates the
+    SLO when its load per ready replica exceeds the replica's SLO capacity.
+    """
+    y = candidate.requests_per_second
+    if y.size == 0:
+        return Evaluation(candidate.min_replicas * candidate.hourly_cost_per_replica, 0.0)
+    ts = candidate.timestamps_s
+    step = float(np.median(np.diff(ts))) if ts.size > 1 else 60.0
+    step = step if step > 0 else 60.0
+    desired = np.clip(
+        np.ceil(y / candidate.target_rps), candidate.min_replicas, candidate.max_replicas
+    )
+    window = candidate.behavior["scaleDown"]["stabilizationWindowSeconds"]
+    recommended = _sliding_max(desired, max(1, round(window / step)))
+    lag = max(0, math.ceil(candidate.startup_seconds / step))
+    earlier = np.concatenate([np.full(lag, recommended[0]), recommended[: y.size - lag]])
+    ready = np.minimum(recommended, earlier[: y.size])
+    violations = float(np.mean(y / ready > candidate.capacity_rps))
+    cost = float(ready.mean()) * candidate.hourly_cost_per_replica
+    return Evaluation(cost, violations)
+
+
+@dataclass(frozen=True)
+class AutoscalingPlan:
+    target_rps: float
+    min_replicas: int
+    max_replicas: int
+    behavior: dict[str, Any]
+    target_fraction: float
+    evaluation: Evaluation | None
+    reasons: tuple[str, ...]
+
+
+def _min_replicas(
+    target: float,
+    floor: int,
+    traffic: TrafficProfile,
+    forecast: Forecast,
+    lead_s: float,
+    history: FloatArray,
+) -> tuple[int, list[str]]:
+    reasons: list[str] = []
+    low = floor
+    if traffic.kind == "spiky" and history.size:
+        spiky = math.ceil(float(np.quantile(history, 0.75)) / target)
+        if spiky > low:
+            low = spiky
+            reasons.append(f"minReplicas {low}: spiky traffic, floor covers the p75 demand")
+    if forecast.daily:
+        ahead = forecast.upper_within(lead_s)
+        predictive = math.ceil(ahead / target)
+        if predictive > low:
+            low = predictive
+            reasons.append(
+                f"minReplicas {low}: daily pattern, raised ahead of the predicted "
+                f"{ahead:.0f} req/s within {lead_s / 60:.0f} min"
+            )
+    return low, reasons
+
+
+def tune(
+    *,
+    capacity_rps: float,
+    aggressiveness: str,
+    traffic: TrafficProfile,
+    forecast: Forecast,
+    spec_min: int,
+    spec_max: int,
+    budget_max_replicas: int | None,
+    startup_s: int,
+    replan_interval_s: int,
+    hourly_cost_per_replica: float,
+    timestamps_s: FloatArray,
+    history_rps: FloatArray,
+    evaluator: Evaluator | None,
+) -> AutoscalingPlan:
+    """Choose target, bounds and behavior for one configuration."""
+    base = target_fraction(aggressiveness, traffic.ramp_per_startup)
+    fractions = (
+        [base]
+        if evaluator is None or history_rps.size == 0
+        else [
+            base,
+            base * 0.85,
+            min(0.95, base * 1.1),
+        ]
+    )
+    windows = [300] if evaluator is None or history_rps.size == 0 else [300, 600]
+    ceiling = spec_max if budget_max_replicas is None else min(spec_max, budget_max_replicas)
+    best: tuple[tuple[float, float], AutoscalingPlan] | None = None
+    for fraction in fractions:
+        target = capacity_rps * fraction
+        low, why = _min_replicas(
+            target, spec_min, traffic, forecast, startup_s + replan_interval_s, history_rps
+        )
+        peak = max(forecast.peak_upper, float(history_rps.max()) if history_rps.size else 0.0)
+        # room for a surge, and at least one replica beyond what the demand needs now
+        need = math.ceil(forecast.peak_mean / target) if target > 0 else low
+        high = max(low, need + 1, math.ceil(SURGE_FACTOR * peak / target))
+        high = max(min(high, ceiling), 1)
+        low = min(low, high)
+        for window in windows:
+            behavior = behavior_for(traffic.kind, startup_s, window)
+            evaluation = None
+            if evaluator is not None and history_rps.size:
+                evaluation = evaluator(
+                    AutoscalingCandidate(
+                        target,
+                        low,
+                        high,
+                        behavior,
+                        capacity_rps,
+                        startup_s,
+                        hourly_cost_per_replica,
+                        timestamps_s,
+                        history_rps,
+                    )
+                )
+            plan = AutoscalingPlan(target, low, high, behavior, fraction, evaluation, tuple(why))
+            key = (0.0, 0.0)
+            if evaluation is not None:
+                miss = max(evaluation.slo_violation_fraction - MAX_VIOLATION, 0.0)
+                key = (miss, evaluation.hourly_cost)
+            if best is None or key < best[0]:
+                best = (key, plan)
+    assert best is not None
+    return best[1]

@@ -1,0 +1,165 @@
+"""``servingopt plan``: the operator's decision, offline, from files.
+
+The same :func:`servingopt.optimize.plan` the operator calls; demand from a history
+CSV (``--history``) or a rate (``--rps``).  Exit codes: 0 a plan meets the SLO,
+:data:`EXIT_INFEASIBLE` none does (the least-bad plan is still printed),
+``cli.EXIT_INVALID_INPUT`` the input is invalid.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from servingopt.cli import EXIT_INVALID_INPUT, EXIT_OK
+
+EXIT_INFEASIBLE = 4
+
+
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser(
+        "plan",
+        help="decide the cheapest configuration offline",
+        description="Decide the cheapest serving configuration that meets a ModelServing's "
+        "SLO: instance type, capacity type, variant, batching, autoscaling and cache. "
+        f"Exit 0 when the SLO can be met, {EXIT_INFEASIBLE} when it cannot (the least-bad "
+        f"plan is printed), {EXIT_INVALID_INPUT} for invalid input.",
+    )
+    p.add_argument("-f", "--file", type=Path, required=True, help="ModelServing YAML")
+    p.add_argument("--catalog", type=Path, help="InstanceCatalog YAML (default: packaged)")
+    p.add_argument("--policy", type=Path, help="ServingPolicy YAML (default: policy defaults)")
+    p.add_argument(
+        "--history",
+        type=Path,
+        help="CSV: timestamp, requests_per_second[, p99_latency_ms, replicas, instance_type, "
+        "variant, max_batch_size]",
+    )
+    p.add_argument(
+        "--rps", type=float, help="demand in requests/s (instead of, or over, --history)"
+    )
+    p.add_argument("--cache-hit-rate", type=float, help="observed response-cache hit rate (0..1)")
+    p.add_argument("-o", "--output", choices=("json", "yaml", "table"), default="table")
+    p.set_defaults(func=cmd_plan)
+
+
+def _fail(message: str) -> int:
+    print(f"error: {message}", file=sys.stderr)
+    return EXIT_INVALID_INPUT
+
+
+def cmd_plan(args: argparse.Namespace) -> int:
+    from servingopt.api import InstanceCatalog, ModelServing, ServingPolicy
+    from servingopt.api.catalog_gen import default_catalog
+    from servingopt.api.validation import load_one
+    from servingopt.optimize import Observation, plan
+    from servingopt.optimize.history import HistoryError, parse_history
+
+    try:
+        ms = load_one(args.file, ModelServing)
+        catalog = load_one(args.catalog, InstanceCatalog) if args.catalog else default_catalog()
+        policy = load_one(args.policy, ServingPolicy).spec if args.policy else None
+    except (OSError, ValueError) as error:
+        return _fail(str(error))
+    if args.rps is not None and not (args.rps >= 0 and args.rps != float("inf")):
+        return _fail("--rps must be a finite number >= 0")
+    hit = args.cache_hit_rate
+    if hit is not None and not 0 <= hit <= 1:
+        return _fail("--cache-hit-rate must be within 0..1")
+    extra: dict[str, Any] = {"demand_rps": args.rps, "cache_hit_rate": hit}
+    if args.history:
+        try:
+            observation = parse_history(args.history.read_text(), **extra)
+        except (OSError, HistoryError) as error:
+            return _fail(f"--history {args.history}: {error}")
+    elif args.rps is not None:
+        observation = Observation(**extra)
+    else:
+        return _fail("no demand: give --history CSV or --rps REQUESTS_PER_SECOND")
+    decision = plan(ms.spec, catalog, policy, observation)
+    doc = decision.to_json()
+    if args.output == "json":
+        print(json.dumps(doc, indent=2))
+    elif args.output == "yaml":
+        print(yaml.safe_dump(doc, sort_keys=False, width=100), end="")
+    else:
+        print(render_table(ms.metadata.name or args.file.stem, ms.spec.slo.latency_p99_ms, doc))
+    return EXIT_OK if decision.slo_feasible else EXIT_INFEASIBLE
+
+
+def _target(auto: dict[str, Any]) -> str:
+    rps = f"{auto['targetRequestsPerSecondPerReplica']} req/s"
+    if auto["metricType"] == "RequestsPerSecond":
+        return f"target {rps} per replica"
+    return f"target {auto['targetValue']} per replica ({rps})"
+
+
+def _fmt(value: Any, pattern: str) -> str:
+    return "-" if value is None else format(value, pattern)
+
+
+def render_table(name: str, slo_ms: float, doc: dict[str, Any]) -> str:
+    """The decision and its best alternatives side by side."""
+    pred = doc["predicted"]
+    verdict = "meets the SLO" if doc["sloFeasible"] else "NO CONFIGURATION MEETS THE SLO"
+    lines = [f"{name}: p99 <= {slo_ms:g} ms at {pred['demandRps']} req/s: {verdict}"]
+    if doc["instanceType"]:
+        auto, bat, cache = doc["autoscaling"], doc["batching"], doc["cache"]
+        spot = doc["spot"]
+        mix = (
+            f" ({spot['onDemandReplicas']} on-demand + {spot['spotReplicas']} spot)"
+            if doc["capacityType"] == "spot"
+            else ""
+        )
+        lines += [
+            f"  instance   {doc['instanceType']} (pool {doc['pool']}, {doc['capacityType']}), "
+            f"variant {doc['variant']}",
+            f"  replicas   {pred['replicas']}{mix}; HPA {doc['replicas']['min']}.."
+            f"{doc['replicas']['max']} on {auto['metric']}, {_target(auto)}, "
+            f"traffic {auto['traffic']}",
+            f"  batching   maxBatchSize {bat['maxBatchSize']}, "
+            f"maxQueueDelay {bat['maxQueueDelayMs']} ms",
+            "  cache      "
+            + (f"on, {cache['sizeMiB']} MiB per replica" if cache["enabled"] else "off"),
+            f"  predicted  p99 {_fmt(pred['p99LatencyMs'], '')} ms, capacity "
+            f"{pred['capacityPerReplicaRps']} req/s per replica, ${pred['hourlyCost']}/h",
+        ]
+    header = ("", "INSTANCE TYPE", "VARIANT", "CAPACITY", "$/H", "P99 MS", "REPLICAS", "WHY NOT")
+    table: list[tuple[str, ...]] = [header]
+    if doc["instanceType"]:
+        table.append(
+            (
+                "*",
+                doc["instanceType"],
+                doc["variant"],
+                doc["capacityType"],
+                _fmt(pred["hourlyCost"], ".3f"),
+                _fmt(pred["p99LatencyMs"], ".1f"),
+                str(pred["replicas"]),
+                "chosen" if doc["sloFeasible"] else "least bad",
+            )
+        )
+    for i, alt in enumerate(doc["alternatives"], start=1):
+        table.append(
+            (
+                str(i),
+                alt["instanceType"],
+                alt["variant"],
+                alt["capacityType"] or "-",
+                _fmt(alt["hourlyCost"], ".3f"),
+                _fmt(alt["p99LatencyMs"], ".1f"),
+                _fmt(alt["replicas"], "d"),
+                alt["rejected"],
+            )
+        )
+    widths = [max(len(row[c]) for row in table) for c in range(len(header) - 1)]
+    lines.append("")
+    for row in table:
+        cells = [row[c].ljust(widths[c]) for c in range(len(widths))]
+        lines.append("  " + "  ".join(cells) + "  " + row[-1])
+    lines += ["", "reasons:"] + [f"  - {r}" for r in doc["reasons"]]
+    return "\n".join(lines)

@@ -1,0 +1,106 @@
+"""Learning from live metrics: fold observed p99 into per-(type, variant) corrections.
+
+History rows say what ran (``instance_type``, ``variant``, ``max_batch_size``), how
+many replicas served and the observed p99.  Rows are grouped by what ran, bucketed by
+load per replica (at most :data:`BUCKETS` buckets of the most recent
+:data:`MAX_ROWS` rows, medians inside each), and every bucket is one
+:meth:`ProfileCorrection.update`: observed p99 against the p99 predicted with the
+profile already scaled by the current factor (a damped fixed-point iteration, see
+:mod:`servingopt.model.learn`).  Corrections without new evidence decay toward 1.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+
+from servingopt.model import LatencyProfile, ProfileCorrection
+from servingopt.optimize import perfgrid
+from servingopt.optimize.observation import CorrectionKey, Observation
+from servingopt.optimize.queue_table import MAX_TABLE_BATCH
+
+MAX_ROWS = 240
+BUCKETS = 6
+
+
+def _predicted_p99(
+    profile: LatencyProfile, factor: float, rate: float, batch: int, delay_ms: float
+) -> float:
+    one, full, shape = perfgrid.profile_arrays([profile], [batch])
+    grid = perfgrid.build(one * factor, full * factor, shape, [batch], [delay_ms], 1e12)
+    return grid.p99_at((0, 0, 0), rate)
+
+
+def learn(
+    observation: Observation,
+    profiles: Mapping[CorrectionKey, LatencyProfile],
+    default_batch: int,
+    delay_ms: float,
+) -> tuple[dict[CorrectionKey, ProfileCorrection], list[str]]:
+    """Updated corrections (every key with a profile) and one reason per learned key."""
+    out = dict(observation.corrections)
+    reasons: list[str] = []
+    evidence = _evidence(observation)
+    for key, rows in evidence.items():
+        profile = profiles.get(key)
+        if profile is None:
+            continue
+        corr = out.get(key, ProfileCorrection())
+        before = corr.factor
+        for rate, observed, batch in rows:
+            b = int(min(max(batch if batch >= 1 else default_batch, 1), MAX_TABLE_BATCH))
+            predicted = _predicted_p99(profile, corr.factor, rate, b, delay_ms)
+            if np.isfinite(predicted):
+                corr = corr.update(observed, predicted)
+        out[key] = corr
+        if corr.observations and abs(corr.factor - before) > 1e-9:
+            reasons.append(
+                f"learning: {key[0]}/{key[1]} service times x{corr.factor:.2f} "
+                f"(observed p99 vs profile, {corr.observations} updates)"
+            )
+    for key, corr in list(out.items()):
+        if key not in evidence:
+            out[key] = corr.relaxed()
+    return out, reasons
+
+
+def _evidence(obs: Observation) -> dict[CorrectionKey, list[tuple[float, float, float]]]:
+    """(load per replica, observed p99, max batch) buckets per (type, variant)."""
+    n = obs.requests_per_second.size
+    if n == 0 or obs.p99_latency_ms.size != n or obs.replicas.size != n:
+        return {}
+    types = obs.instance_types or (obs.current.instance_type or "",) * n
+    variants = obs.variants or (obs.current.variant or "",) * n
+    batches = (
+        obs.max_batch_sizes
+        if obs.max_batch_sizes.size == n
+        else np.full(n, float(obs.current.max_batch_size or 0))
+    )
+    ok = (
+        np.isfinite(obs.p99_latency_ms)
+        & (obs.p99_latency_ms > 0)
+        & np.isfinite(obs.replicas)
+        & (obs.replicas > 0)
+        & (obs.requests_per_second > 0)
+    )
+    rate = np.where(ok, obs.requests_per_second / np.where(ok, obs.replicas, 1.0), 0.0)
+    groups: dict[CorrectionKey, list[int]] = {}
+    for i in np.flatnonzero(ok):
+        if types[i] and variants[i]:
+            groups.setdefault((types[i], variants[i]), []).append(int(i))
+    out: dict[CorrectionKey, list[tuple[float, float, float]]] = {}
+    for key, idx in groups.items():
+        rows = np.asarray(idx[-MAX_ROWS:])
+        order = rows[np.argsort(rate[rows], kind="stable")]
+        buckets = []
+        for part in np.array_split(order, min(BUCKETS, order.size)):
+            buckets.append(
+                (
+                    float(np.median(rate[part])),
+                    float(np.median(obs.p99_latency_ms[part])),
+                    float(np.nan_to_num(np.median(batches[part]), nan=0.0)),
+                )
+            )
+        out[key] = buckets
+    return out

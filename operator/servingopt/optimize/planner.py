@@ -1,0 +1,865 @@
+"""``plan()``: the cheapest configuration that meets the SLO, with its reasons.
+
+A pure function of the ModelServing spec, the instance catalog, the serving policy
+and an :class:`Observation`.  Steps (see ``docs/decision-engine.md``):
+
+1. demand: forecast from the history (or the given rate), traffic class;
+2. candidates: allowed (pool, instance type) x variants meeting the accuracy floor,
+   with a latency profile, whose model fits the GPU (or pod) memory and whose pod
+   fits the node; profiles corrected by what was learned from live metrics;
+3. performance: capacity at the SLO of every (candidate, B, D) at once
+   (:mod:`~servingopt.optimize.perfgrid`); the best (B, D) per candidate is the one
+   needing the fewest replicas (the most throughput per dollar), then the lowest p99;
+4. cost: replicas for the demand at the HPA target, nodes from pods per node, per
+   capacity type (on-demand, or the policy's spot mix with interruption risk), with
+   and without the response cache;
+5. choice: the cheapest row meeting latency, replica bounds and budgets; otherwise
+   the least-bad one, flagged infeasible;
+6. autoscaling: target, min/max replicas and HPA behavior for the chosen row.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from servingopt.api import InstanceCatalog, InstanceType, ModelServingSpec, ServingPolicySpec
+from servingopt.api import Variant as VariantSpec
+from servingopt.model import LatencyProfile, ProfileCorrection
+from servingopt.optimize import autoscaling, perfgrid
+from servingopt.optimize.decision import Alternative, CacheDecision, Decision
+from servingopt.optimize.forecast import Forecast, constant, forecast
+from servingopt.optimize.instances import (
+    MIB_PER_GIB,
+    Pricing,
+    SpotMix,
+    cost_on_demand,
+    cost_spot_mix,
+    fit_problem,
+    model_fits,
+    pods_per_node,
+)
+from servingopt.optimize.learning import learn
+from servingopt.optimize.observation import CorrectionKey, Observation
+from servingopt.optimize.queue_table import MAX_TABLE_BATCH
+from servingopt.optimize.traffic import UNKNOWN, TrafficProfile, classify
+
+FloatArray = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.int64]
+
+BATCH_STEPS = (1, 2, 4, 8, 16, 32, 64)
+DELAY_STEPS_MS = (0.0, 0.5, 1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0)
+MAX_ALTERNATIVES = 8
+_INF_REPLICAS = 10**9
+
+
+@dataclass(frozen=True)
+class _Candidate:
+    itype: InstanceType
+    variant: str
+    profile: LatencyProfile
+    pods_per_node: int
+    pods_per_node_cached: int
+
+
+@dataclass(frozen=True, eq=False)
+class _Rows:
+    """Every (candidate, cache scenario, capacity type) row, flattened to arrays."""
+
+    cand: IntArray
+    cache_on: npt.NDArray[np.bool_]
+    spot: npt.NDArray[np.bool_]
+    batch_idx: IntArray
+    delay_idx: IntArray
+    replicas: IntArray
+    needed: IntArray  # replicas the demand needs (before the replica bounds)
+    capacity: FloatArray  # per replica at the SLO
+    target: FloatArray
+    p99: FloatArray
+    cost: FloatArray  # the bill: nodes x price + spot interruption risk
+    rank_cost: FloatArray  # bill + the cache's own memory cost
+    cache_cost: FloatArray
+    od_replicas: IntArray
+    spot_replicas: IntArray
+    risk: FloatArray
+    latency_ok: npt.NDArray[np.bool_]
+    bounds_ok: npt.NDArray[np.bool_]
+    budget_ok: npt.NDArray[np.bool_]
+
+    @property
+    def feasible(self) -> npt.NDArray[np.bool_]:
+        return self.latency_ok & self.bounds_ok & self.budget_ok
+
+
+def batch_candidates(spec: ModelServingSpec) -> list[int]:
+    """Max batch sizes to consider (powers of two and the bounds, at most 64)."""
+    bat = spec.batching
+    if not bat.enabled:
+        return [1]
+    lo, hi = bat.max_batch_size.min, bat.max_batch_size.max
+    found = {b for b in BATCH_STEPS if lo <= b <= hi} | {lo, hi}
+    return sorted({min(b, MAX_TABLE_BATCH) for b in found})
+
+
+def delay_candidates(spec: ModelServingSpec) -> list[float]:
+    """Max queue delays (ms) to consider within the bounds."""
+    bat = spec.batching
+    if not bat.enabled:
+        return [0.0]
+    lo = bat.max_queue_delay_microseconds.min / 1000.0
+    hi = bat.max_queue_delay_microseconds.max / 1000.0
+    return sorted({d for d in DELAY_STEPS_MS if lo <= d <= hi} | {lo, hi})
+
+
+def _profile(variant: VariantSpec, instance_type: str) -> LatencyProfile | None:
+    for prof in variant.profiles:
+        if prof.instance_type == instance_type:
+            return LatencyProfile.from_points(
+                [p.batch_size for p in prof.points],
+                [p.latency_ms for p in prof.points],
+                label=f"{instance_type}/{variant.name}",
+            )
+    return None
+
+
+def _allowed_types(
+    spec: ModelServingSpec, catalog: InstanceCatalog, policy: ServingPolicySpec
+) -> tuple[list[InstanceType], list[str]]:
+    reasons = []
+    types = catalog.spec.instance_types
+    if policy.allowed_pools:
+        kept = [t for t in types if t.pool in policy.allowed_pools]
+        if len(kept) < len(types):
+            reasons.append(f"policy: {len(types) - len(kept)} instance types outside allowedPools")
+        types = kept
+    cand = spec.candidates
+    if cand.pools:
+        types = [t for t in types if t.pool in cand.pools]
+    if cand.instance_types:
+        types = [t for t in types if t.name in cand.instance_types]
+    return types, reasons
+
+
+def _demand(
+    spec: ModelServingSpec, obs: Observation, horizon_s: float
+) -> tuple[Forecast, TrafficProfile] | None:
+    startup = spec.autoscaling.startup_seconds
+    if obs.has_history:
+        fc = forecast(obs.timestamps_s, obs.requests_per_second, horizon_s)
+        return fc, classify(obs.timestamps_s, obs.requests_per_second, startup)
+    if obs.demand_rps is not None and math.isfinite(obs.demand_rps) and obs.demand_rps >= 0:
+        return constant(obs.demand_rps, horizon_s), UNKNOWN
+    return None
+
+
+def _empty_decision(spec: ModelServingSpec, reasons: Sequence[str], **kw: object) -> Decision:
+    auto = spec.autoscaling
+    fields: dict[str, object] = dict(
+        slo_feasible=False,
+        instance_type=None,
+        pool=None,
+        capacity_type=None,
+        variant=None,
+        min_replicas=auto.min_replicas,
+        max_replicas=auto.max_replicas,
+        scaling_metric=auto.metric_name,
+        scaling_metric_type=auto.metric,
+        target_rps_per_replica=0.0,
+        target_value=0.0,
+        behavior=autoscaling.behavior_for("unknown", auto.startup_seconds, 300),
+        max_batch_size=1,
+        max_queue_delay_ms=0.0,
+        cache=CacheDecision(False),
+        p99_latency_ms=None,
+        capacity_per_replica_rps=0.0,
+        hourly_cost=0.0,
+        replicas=0,
+        demand_rps=0.0,
+        utilisation=0.0,
+        on_demand_replicas=0,
+        spot_replicas=0,
+        interruption_cost_hourly=0.0,
+        traffic="unknown",
+        forecast_method="none",
+        reasons=tuple(reasons),
+        alternatives=(),
+    )
+    fields.update(kw)
+    return Decision(**fields)  # type: ignore[arg-type]
+
+
+def plan(
+    spec: ModelServingSpec,
+    catalog: InstanceCatalog,
+    policy: ServingPolicySpec | None = None,
+    observation: Observation | None = None,
+    *,
+    evaluator: autoscaling.Evaluator | None = autoscaling.replay_with_model,
+    horizon_s: float = 3600.0,
+) -> Decision:
+    """Decide the cheapest serving configuration that meets ``spec.slo``.
+
+    Never raises for infeasible inputs: the Decision says ``slo_feasible=False`` and
+    its reasons say why.  ``evaluator`` replays candidate autoscaling settings over
+    the history (None: choose them by the model's rules alone).
+    """
+    policy = policy or ServingPolicySpec()
+    obs = observation or Observation()
+    demand_info = _demand(spec, obs, horizon_s)
+    if demand_info is None:
+        return _empty_decision(spec, ["no demand: give a request-rate history or a demand rate"])
+    fc, traffic = demand_info
+    demand = obs.demand_rps if obs.demand_rps is not None else fc.peak_mean
+    common = dict(traffic=traffic.kind, forecast_method=fc.method, demand_rps=demand)
+
+    reasons: list[str] = []
+    types, why = _allowed_types(spec, catalog, policy)
+    reasons += why
+    cap_types = [
+        c
+        for c in ("on-demand", "spot")
+        if c in spec.candidates.capacity_types and c in policy.allowed_capacity_types
+    ]
+    if "on-demand" in cap_types and policy.spot.max_percent == 0:
+        cap_types = ["on-demand"]
+    if not cap_types:
+        return _empty_decision(
+            spec, ["policy: no capacity type allowed by both candidates and policy"], **common
+        )
+    rejected: list[Alternative] = []
+    variants = spec.variants or [VariantSpec(name="default")]
+    floor = spec.slo.min_accuracy
+    usable = []
+    for v in variants:
+        if floor is not None and (v.accuracy is None or v.accuracy < floor):
+            shown = "unknown" if v.accuracy is None else f"{v.accuracy:g}"
+            reasons.append(f"accuracy: variant {v.name} ({shown}) below minAccuracy {floor:g}")
+        else:
+            usable.append(v)
+
+    raw: dict[CorrectionKey, LatencyProfile] = {}
+    shells: list[tuple[InstanceType, VariantSpec, int, int]] = []
+    cache_size = _cache_size(spec, obs)
+    for t in types:
+        for v in usable:
+            problem = model_fits(t, v.memory_mi_b, spec.resources.memory_mi_b)
+            profile = _profile(v, t.name)
+            ppn = pods_per_node(t, spec.resources.cpu_millicores, spec.resources.memory_mi_b)
+            if profile is None:
+                problem = problem or "no latency profile for this instance type"
+            elif ppn == 0:
+                problem = problem or fit_problem(
+                    t, spec.resources.cpu_millicores, spec.resources.memory_mi_b
+                )
+            if problem or profile is None:
+                rejected.append(Alternative(t.name, v.name, None, None, None, None, problem or ""))
+                continue
+            ppn_cached = pods_per_node(
+                t, spec.resources.cpu_millicores, spec.resources.memory_mi_b + cache_size
+            )
+            raw[(t.name, v.name)] = profile
+            shells.append((t, v, ppn, ppn_cached))
+
+    batches, delays = batch_candidates(spec), delay_candidates(spec)
+    current_delay = obs.current.max_queue_delay_ms
+    corrections, learned = learn(
+        obs, raw, batches[-1], current_delay if current_delay is not None else delays[0]
+    )
+    reasons += learned
+    cands = [
+        _Candidate(t, v.name, _corrected(raw[(t.name, v.name)], corrections, t.name, v.name), p, pc)
+        for t, v, p, pc in shells
+    ]
+    if not cands:
+        why_none = "no candidate configuration: " + (
+            "; ".join(sorted({a.rejected for a in rejected})[:3]) or "no instance type allowed"
+        )
+        return _empty_decision(
+            spec,
+            [*reasons, why_none],
+            alternatives=tuple(rejected[:MAX_ALTERNATIVES]),
+            corrections=corrections,
+            **common,
+        )
+
+    one, full, shape = perfgrid.profile_arrays([c.profile for c in cands], batches)
+    grid = perfgrid.build(one, full, shape, batches, delays, spec.slo.latency_p99_ms)
+    fraction = autoscaling.target_fraction(policy.aggressiveness, traffic.ramp_per_startup)
+    rows = _rows(spec, policy, obs, cands, grid, demand, fraction, cap_types)
+    if rows.cand.size == 0:
+        return _empty_decision(
+            spec,
+            [*reasons, "no candidate instance type offers an allowed capacity type"],
+            alternatives=tuple(rejected[:MAX_ALTERNATIVES]),
+            corrections=corrections,
+            **common,
+        )
+    return _decide(
+        spec,
+        policy,
+        obs,
+        cands,
+        grid,
+        rows,
+        fc,
+        traffic,
+        demand,
+        evaluator,
+        reasons,
+        rejected,
+        corrections,
+    )
+
+
+def _corrected(
+    profile: LatencyProfile,
+    corrections: Mapping[CorrectionKey, ProfileCorrection],
+    itype: str,
+    variant: str,
+) -> LatencyProfile:
+    corr = corrections.get((itype, variant))
+    return profile if corr is None else corr.apply(profile)
+
+
+def _hit_rate(spec: ModelServingSpec, obs: Observation) -> float:
+    hit = obs.cache_hit_rate
+    if hit is None:
+        hit = spec.caching.expected_hit_rate or 0.0
+    return min(max(float(hit), 0.0), 0.99)
+
+
+def _cache_size(spec: ModelServingSpec, obs: Observation) -> int:
+    size = obs.current.cache_size_mib if obs.current.cache_enabled else None
+    return min(size or spec.caching.max_size_mi_b, spec.caching.max_size_mi_b)
+
+
+def _pricing(cands: Sequence[_Candidate], cached: bool, startup_s: int) -> Pricing:
+    return Pricing(
+        on_demand_hourly=np.array([c.itype.on_demand_hourly for c in cands]),
+        spot_hourly=np.array(
+            [c.itype.spot_hourly if c.itype.spot_hourly else np.nan for c in cands]
+        ),
+        pods_per_node=np.array(
+            [max(c.pods_per_node_cached if cached else c.pods_per_node, 1) for c in cands],
+            dtype=np.int64,
+        ),
+        spot_interruptions_per_hour=np.array([c.itype.spot_interruptions_per_hour for c in cands]),
+        replacement_hours=np.array(
+            [(c.itype.provisioning_seconds + startup_s) / 3600.0 for c in cands]
+        ),
+        memory_mib=np.array([c.itype.memory_gi_b * MIB_PER_GIB for c in cands]),
+    )
+
+
+def _p99_at(
+    grid: perfgrid.PerfGrid, i: IntArray, j: IntArray, k: IntArray, rate: FloatArray
+) -> FloatArray:
+    """Vectorised p99 of candidates ``(i, j, k)`` at per-replica ``rate``."""
+    curves = grid.curves_ms[i, j, k]  # (M, L)
+    loads = grid.loads
+    rho = rate / grid.limit_rps[i, j]
+    pos = np.clip(np.searchsorted(loads, rho, side="right") - 1, 0, loads.size - 2)
+    w = np.clip((rho - loads[pos]) / (loads[pos + 1] - loads[pos]), 0.0, 1.0)
+    lo = np.take_along_axis(curves, pos[:, None], axis=1)[:, 0]
+    hi = np.take_along_axis(curves, (pos + 1)[:, None], axis=1)[:, 0]
+    with np.errstate(invalid="ignore"):
+        out = lo + w * (hi - lo)
+    return np.where(rho > loads[-1], np.inf, np.where(np.isfinite(out), out, np.inf))
+
+
+def _best_setting(
+    grid: perfgrid.PerfGrid, demand: float, fraction: float, floor: int
+) -> tuple[IntArray, IntArray, IntArray, IntArray, FloatArray]:
+    """Per candidate: (B index, D index, replicas, needed, p99 at the load) of its best (B, D)."""
+    n, nb, nd = grid.capacity_rps.shape
+    target = grid.capacity_rps * fraction
+    with np.errstate(divide="ignore", invalid="ignore"):
+        needed_f = np.where(target > 0, np.ceil(demand / target - 1e-9), _INF_REPLICAS)
+    needed = np.minimum(needed_f, _INF_REPLICAS).astype(np.int64)
+    replicas = np.maximum(needed, max(floor, 1))
+    ii, jj, kk = np.meshgrid(np.arange(n), np.arange(nb), np.arange(nd), indexing="ij")
+    load = demand / replicas
+    p99 = _p99_at(grid, ii.ravel(), jj.ravel(), kk.ravel(), load.ravel()).reshape(n, nb, nd)
+    # fewest replicas, then lowest p99 at the load, then the smallest B and D
+    key = replicas.reshape(n, -1).astype(np.float64) * 1e9 + np.minimum(p99, 1e8).reshape(n, -1)
+    flat = np.argmin(key, axis=1)
+    bj, dk = np.unravel_index(flat, (nb, nd))
+    rows = np.arange(n)
+    return (
+        bj.astype(np.int64),
+        dk.astype(np.int64),
+        replicas[rows, bj, dk],
+        needed[rows, bj, dk],
+        p99[rows, bj, dk],
+    )
+
+
+def _rows(
+    spec: ModelServingSpec,
+    policy: ServingPolicySpec,
+    obs: Observation,
+    cands: Sequence[_Candidate],
+    grid: perfgrid.PerfGrid,
+    demand: float,
+    fraction: float,
+    cap_types: Sequence[str],
+) -> _Rows:
+    hit = _hit_rate(spec, obs)
+    mode = spec.caching.mode
+    scenarios = {"Off": [False], "On": [True], "Auto": [False, True] if hit > 0 else [False]}[mode]
+    size = _cache_size(spec, obs)
+    budget = policy.budgets.max_hourly_cost_per_model_serving
+    ns_budget = policy.budgets.max_hourly_cost_per_namespace
+    room = math.inf if budget is None else budget
+    if ns_budget is not None:
+        room = min(room, ns_budget - obs.namespace_spend_hourly)
+    n = len(cands)
+    parts: list[dict[str, npt.NDArray[np.generic]]] = []
+    for cached in scenarios:
+        load = demand * (1.0 - hit) if cached else demand
+        bj, dk, replicas, needed, p99 = _best_setting(
+            grid, load, fraction, spec.autoscaling.min_replicas
+        )
+        idx = np.arange(n)
+        capacity = grid.capacity_rps[idx, bj, dk]
+        pricing = _pricing(cands, cached, spec.autoscaling.startup_seconds)
+        share = size / pricing.memory_mib * pricing.on_demand_hourly if cached else np.zeros(n)
+        for cap in cap_types:
+            mix: SpotMix
+            if cap == "spot":
+                mix = cost_spot_mix(replicas, pricing, *_spot_terms(spec, policy))
+                offered = np.isfinite(pricing.spot_hourly) & (mix.spot_replicas > 0)
+            else:
+                mix = cost_on_demand(replicas, pricing)
+                offered = np.ones(n, dtype=bool)
+            cache_cost = share * replicas
+            parts.append(
+                dict(
+                    cand=idx[offered],
+                    cache_on=np.full(n, cached)[offered],
+                    spot=np.full(n, cap == "spot")[offered],
+                    batch_idx=bj[offered],
+                    delay_idx=dk[offered],
+                    replicas=replicas[offered],
+                    needed=needed[offered],
+                    capacity=capacity[offered],
+                    target=(capacity * fraction)[offered],
+                    p99=p99[offered],
+                    cost=mix.hourly_cost[offered],
+                    rank_cost=(mix.hourly_cost + cache_cost)[offered],
+                    cache_cost=cache_cost[offered],
+                    od_replicas=mix.on_demand_replicas[offered],
+                    spot_replicas=mix.spot_replicas[offered],
+                    risk=mix.interruption_cost[offered],
+                )
+            )
+    merged = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+    latency_ok = (merged["capacity"] > 0) & (merged["p99"] <= spec.slo.latency_p99_ms)
+    return _Rows(
+        **merged,
+        latency_ok=latency_ok,
+        bounds_ok=merged["needed"] <= spec.autoscaling.max_replicas,
+        budget_ok=merged["cost"] <= room + 1e-9,
+    )
+
+
+def _spot_terms(spec: ModelServingSpec, policy: ServingPolicySpec) -> tuple[int, int]:
+    """(max spot percent, on-demand base); all spot when on-demand is not allowed."""
+    if "on-demand" in spec.candidates.capacity_types and (
+        "on-demand" in policy.allowed_capacity_types
+    ):
+        return policy.spot.max_percent, policy.spot.on_demand_base_replicas
+    return 100, 0
+
+
+def _mix_one(
+    spec: ModelServingSpec,
+    cand: _Candidate,
+    cached: bool,
+    spot: bool,
+    replicas: int,
+    policy: ServingPolicySpec,
+    startup: int,
+) -> SpotMix:
+    pricing = _pricing([cand], cached, startup)
+    r = np.array([replicas], dtype=np.int64)
+    if spot:
+        return cost_spot_mix(r, pricing, *_spot_terms(spec, policy))
+    return cost_on_demand(r, pricing)
+
+
+def _budget_replicas(
+    cand: _Candidate,
+    cached: bool,
+    spot: bool,
+    policy: ServingPolicySpec,
+    obs: Observation,
+    spec: ModelServingSpec,
+) -> int | None:
+    """Most replicas the budgets afford for this configuration (None: no budget)."""
+    budget = policy.budgets.max_hourly_cost_per_model_serving
+    ns_budget = policy.budgets.max_hourly_cost_per_namespace
+    if budget is None and ns_budget is None:
+        return None
+    room = math.inf if budget is None else budget
+    if ns_budget is not None:
+        room = min(room, ns_budget - obs.namespace_spend_hourly)
+    counts = np.arange(1, spec.autoscaling.max_replicas + 1, dtype=np.int64)
+    pricing = _pricing([cand] * counts.size, cached, spec.autoscaling.startup_seconds)
+    mix = (
+        cost_spot_mix(counts, pricing, *_spot_terms(spec, policy))
+        if spot
+        else cost_on_demand(counts, pricing)
+    )
+    ok = np.flatnonzero(mix.hourly_cost <= room + 1e-9)
+    return int(counts[ok[-1]]) if ok.size else 0
+
+
+def _rejection(
+    rows: _Rows,
+    r: int,
+    grid: perfgrid.PerfGrid,
+    spec: ModelServingSpec,
+    best_cost: float | None,
+    room: float,
+) -> str:
+    if rows.feasible[r]:
+        if best_cost is None:
+            return ""
+        delta = float(rows.rank_cost[r]) - best_cost
+        pct = 100.0 * delta / best_cost if best_cost > 0 else 0.0
+        return f"costs ${delta:.3f}/h more (+{pct:.0f}%)"
+    slo = spec.slo.latency_p99_ms
+    if not rows.latency_ok[r]:
+        c = int(rows.cand[r])
+        lone = float(np.min(grid.zero_load_p99_ms[c]))
+        if lone > slo:
+            return f"latency: p99 {lone:.1f} ms even unloaded > SLO {slo:g} ms"
+        return f"latency: p99 {float(rows.p99[r]):.1f} ms at the load > SLO {slo:g} ms"
+    if not rows.bounds_ok[r]:
+        return (
+            f"replicas: needs {int(rows.needed[r])}, maxReplicas is {spec.autoscaling.max_replicas}"
+        )
+    return f"budget: ${float(rows.cost[r]):.3f}/h over ${room:.3f}/h"
+
+
+def _alternatives(
+    rows: _Rows,
+    win: int,
+    cands: Sequence[_Candidate],
+    grid: perfgrid.PerfGrid,
+    spec: ModelServingSpec,
+    room: float,
+    rejected: Sequence[Alternative],
+) -> tuple[Alternative, ...]:
+    best_cost = float(rows.rank_cost[win]) if rows.feasible[win] else None
+    # best row per (candidate, capacity type): feasible first, then cheapest
+    order = np.lexsort((rows.rank_cost, ~rows.feasible))
+    seen = {(int(rows.cand[win]), bool(rows.spot[win]))}
+    feasible: list[Alternative] = []
+    infeasible: list[Alternative] = []
+    for r in order:
+        key = (int(rows.cand[r]), bool(rows.spot[r]))
+        if key in seen:
+            continue
+        seen.add(key)
+        c = cands[key[0]]
+        alt = Alternative(
+            c.itype.name,
+            c.variant,
+            "spot" if key[1] else "on-demand",
+            float(rows.cost[r]),
+            float(rows.p99[r]),
+            int(rows.replicas[r]),
+            _rejection(rows, int(r), grid, spec, best_cost, room),
+        )
+        (feasible if rows.feasible[r] else infeasible).append(alt)
+    out = feasible[:5]
+    out += infeasible[: MAX_ALTERNATIVES - len(out)]
+    out += list(rejected[: max(0, MAX_ALTERNATIVES - len(out))])
+    return tuple(out)
+
+
+def _decide(
+    spec: ModelServingSpec,
+    policy: ServingPolicySpec,
+    obs: Observation,
+    cands: Sequence[_Candidate],
+    grid: perfgrid.PerfGrid,
+    rows: _Rows,
+    fc: Forecast,
+    traffic: TrafficProfile,
+    demand: float,
+    evaluator: autoscaling.Evaluator | None,
+    reasons: list[str],
+    rejected: Sequence[Alternative],
+    corrections: Mapping[CorrectionKey, ProfileCorrection],
+) -> Decision:
+    slo = spec.slo.latency_p99_ms
+    auto = spec.autoscaling
+    names = np.array([f"{c.itype.name}/{c.variant}" for c in cands])[rows.cand]
+    capacity_total = rows.capacity * rows.replicas
+    order = np.lexsort((names, rows.p99, -capacity_total, rows.rank_cost))
+    feasible = rows.feasible[order]
+    room = _room(policy, obs)
+    if feasible.any():
+        win = int(order[np.argmax(feasible)])
+    elif rows.latency_ok.any():  # blocked by replica bounds or budget: cheapest of those
+        win = int(order[np.argmax(rows.latency_ok[order])])
+    else:  # nothing meets the SLO: the lowest unloaded p99, then the cheapest
+        lone = grid.zero_load_p99_ms.reshape(len(cands), -1).min(axis=1)[rows.cand]
+        win = int(np.lexsort((rows.rank_cost, lone))[0])
+    c = cands[int(rows.cand[win])]
+    cached, spot = bool(rows.cache_on[win]), bool(rows.spot[win])
+    bj, dk = int(rows.batch_idx[win]), int(rows.delay_idx[win])
+    if not rows.latency_ok[win]:  # least bad: the (B, D) with the lowest unloaded p99
+        flat = int(np.argmin(grid.zero_load_p99_ms[int(rows.cand[win])]))
+        bj, dk = divmod(flat, grid.delays_ms.size)
+    index = (int(rows.cand[win]), bj, dk)
+    capacity = float(grid.capacity_rps[index])
+    limit = float(grid.limit_rps[index[0], bj])
+    hit = _hit_rate(spec, obs) if cached else 0.0
+    load = demand * (1.0 - hit)
+    per_replica = float(rows.cost[win]) / max(int(rows.replicas[win]), 1)
+    budget_cap = _budget_replicas(c, cached, spot, policy, obs, spec)
+
+    if capacity > 0:
+        hpa = autoscaling.tune(
+            capacity_rps=capacity,
+            aggressiveness=policy.aggressiveness,
+            traffic=traffic,
+            forecast=fc,
+            spec_min=auto.min_replicas,
+            spec_max=auto.max_replicas,
+            budget_max_replicas=budget_cap,
+            startup_s=auto.startup_seconds,
+            replan_interval_s=policy.replan_interval_seconds,
+            hourly_cost_per_replica=per_replica,
+            timestamps_s=obs.timestamps_s,
+            history_rps=obs.requests_per_second,
+            evaluator=evaluator,
+        )
+        target, low, high = hpa.target_rps, hpa.min_replicas, hpa.max_replicas
+        needed = math.ceil(load / target - 1e-9) if target > 0 else _INF_REPLICAS
+    else:  # least bad with no SLO capacity: half the stability limit per replica
+        hpa = None
+        target = 0.5 * limit
+        needed = math.ceil(load / target - 1e-9) if target > 0 else _INF_REPLICAS
+        low = auto.min_replicas
+        high = max(low, min(auto.max_replicas, budget_cap or auto.max_replicas))
+    replicas = min(max(needed, low), high)
+    p99 = grid.p99_at(index, load / max(replicas, 1))
+    mix = _mix_one(spec, c, cached, spot, replicas, policy, auto.startup_seconds)
+    cost = float(mix.hourly_cost[0])
+    ok = bool(capacity > 0 and needed <= high and p99 <= slo and cost <= room + 1e-9)
+
+    cache = _cache_decision(spec, rows, win, c, cached, hit, replicas, policy, obs)
+    n_feasible = int(rows.feasible.sum())
+    head = (
+        f"chose {c.itype.name} ({c.itype.pool}, {'spot mix' if spot else 'on-demand'}) with "
+        f"variant {c.variant}: ${cost:.3f}/h for {replicas} replicas at {demand:.1f} req/s, "
+        f"cheapest of {n_feasible} configurations meeting the SLO"
+        if ok
+        else f"no configuration meets p99 <= {slo:g} ms at {demand:.1f} req/s within the "
+        f"bounds; least bad: {c.itype.name} with variant {c.variant}"
+    )
+    out = [head, *reasons]
+    if not ok:
+        out.append(_infeasible_reason(spec, c, capacity, needed, high, p99, cost, room))
+    if fc.method == "constant":
+        out.append(f"demand: {demand:.1f} req/s given, no history to forecast from")
+    else:
+        out.append(
+            f"demand: {fc.method} forecast, peak {fc.peak_mean:.1f} req/s "
+            f"(p{round(100 * fc.quantile)} {fc.peak_upper:.1f}) over the next hour"
+        )
+    b, d = int(grid.batches[bj]), float(grid.delays_ms[dk])
+    if capacity > 0:
+        fraction = target / capacity
+        binding = (
+            f"policy headroom ({policy.aggressiveness})"
+            if abs(fraction - (1 - autoscaling.POLICY_HEADROOM.get(policy.aggressiveness, 0.2)))
+            < 1e-9
+            else "ramp during pod start-up"
+            if hpa and hpa.evaluation is None
+            else "replay"
+        )
+        out.append(
+            f"latency: one replica serves {capacity:.1f} req/s at p99 <= {slo:g} ms with "
+            f"maxBatchSize {b}, maxQueueDelay {d:g} ms; HPA target {target:.1f} req/s "
+            f"({100 * fraction:.0f}% of capacity, bound by {binding})"
+        )
+    if spec.slo.min_accuracy is not None:
+        acc = next((v.accuracy for v in spec.variants or [] if v.name == c.variant), None)
+        out.append(f"accuracy: {c.variant} ({acc}) meets minAccuracy {spec.slo.min_accuracy:g}")
+    out += _bound_reasons(rows, order, win, cands, grid, spec, room)
+    if spot:
+        out.append(
+            f"spot: {int(mix.on_demand_replicas[0])} on-demand + {int(mix.spot_replicas[0])} spot "
+            f"replicas (policy maxPercent {policy.spot.max_percent}%, on-demand base "
+            f"{policy.spot.on_demand_base_replicas}); interruption risk "
+            f"${float(mix.interruption_cost[0]):.4f}/h"
+        )
+    if math.isfinite(room):
+        out.append(f"budget: ${cost:.3f}/h within ${room:.3f}/h")
+    if traffic.samples:
+        out.append(f"autoscaling: {traffic.describe()}")
+    if hpa is not None:
+        out += hpa.reasons
+        if hpa.evaluation is not None:
+            out.append(
+                f"autoscaling: replay of {traffic.samples} intervals: "
+                f"{100 * hpa.evaluation.slo_violation_fraction:.1f}% over capacity, "
+                f"${hpa.evaluation.hourly_cost:.3f}/h on average"
+            )
+    out.append(_cache_reason(spec, cache))
+
+    metric_type = auto.metric
+    value = target
+    if metric_type == "Concurrency":
+        mean_ms = 0.5 * (float(grid.zero_load_p99_ms[index]) + grid.p99_at(index, target))
+        value = target * (mean_ms if math.isfinite(mean_ms) else slo) / 1000.0
+    elif metric_type == "CPUUtilization":
+        value = round(100.0 * target / limit) if limit > 0 else 0.0
+    return Decision(
+        slo_feasible=ok,
+        instance_type=c.itype.name,
+        pool=c.itype.pool,
+        capacity_type="spot" if spot else "on-demand",
+        variant=c.variant,
+        min_replicas=low,
+        max_replicas=high,
+        scaling_metric=auto.metric_name,
+        scaling_metric_type=metric_type,
+        target_rps_per_replica=target,
+        target_value=value,
+        behavior=hpa.behavior
+        if hpa
+        else autoscaling.behavior_for(traffic.kind, auto.startup_seconds, 300),
+        max_batch_size=b,
+        max_queue_delay_ms=d if b > 1 else 0.0,
+        cache=cache,
+        p99_latency_ms=p99,
+        capacity_per_replica_rps=capacity,
+        hourly_cost=cost,
+        replicas=replicas,
+        demand_rps=demand,
+        utilisation=min(load / max(replicas, 1) / limit, 1.0) if limit > 0 else 0.0,
+        on_demand_replicas=int(mix.on_demand_replicas[0]),
+        spot_replicas=int(mix.spot_replicas[0]),
+        interruption_cost_hourly=float(mix.interruption_cost[0]),
+        traffic=traffic.kind,
+        forecast_method=fc.method,
+        reasons=tuple(out),
+        alternatives=_alternatives(rows, win, cands, grid, spec, room, rejected),
+        corrections=dict(corrections),
+    )
+
+
+def _infeasible_reason(
+    spec: ModelServingSpec,
+    c: _Candidate,
+    capacity: float,
+    needed: int,
+    high: int,
+    p99: float,
+    cost: float,
+    room: float,
+) -> str:
+    """What bound the least-bad configuration."""
+    slo = spec.slo.latency_p99_ms
+    if capacity <= 0:
+        return f"latency: {c.itype.name}/{c.variant} cannot meet p99 <= {slo:g} ms at any load"
+    if needed > high:
+        bound = "budget" if high < spec.autoscaling.max_replicas else "autoscaling.maxReplicas"
+        return f"replicas: needs {needed} at the HPA target, {bound} allows {high}"
+    if cost > room:
+        return f"budget: ${cost:.3f}/h over ${room:.3f}/h"
+    return f"latency: predicted p99 {p99:.1f} ms > SLO {slo:g} ms"
+
+
+def _room(policy: ServingPolicySpec, obs: Observation) -> float:
+    budget = policy.budgets.max_hourly_cost_per_model_serving
+    room = math.inf if budget is None else budget
+    ns_budget = policy.budgets.max_hourly_cost_per_namespace
+    if ns_budget is not None:
+        room = min(room, ns_budget - obs.namespace_spend_hourly)
+    return room
+
+
+def _bound_reasons(
+    rows: _Rows,
+    order: IntArray,
+    win: int,
+    cands: Sequence[_Candidate],
+    grid: perfgrid.PerfGrid,
+    spec: ModelServingSpec,
+    room: float,
+) -> list[str]:
+    """What kept the cheapest rows out: latency, replica bounds or budget."""
+    out: list[str] = []
+    seen: set[str] = set()
+    for r in order:
+        if r == win or rows.rank_cost[r] >= rows.rank_cost[win] or len(out) >= 3:
+            break
+        if rows.feasible[r]:
+            continue
+        why = _rejection(rows, int(r), grid, spec, None, room)
+        c = cands[int(rows.cand[r])]
+        label = f"{c.itype.name}/{c.variant}"
+        if label in seen:
+            continue
+        seen.add(label)
+        kind = why.split(":", 1)[0]
+        out.append(f"{kind}: cheaper {label} (${float(rows.cost[r]):.3f}/h) rejected, {why}")
+    return out
+
+
+def _cache_decision(
+    spec: ModelServingSpec,
+    rows: _Rows,
+    win: int,
+    cand: _Candidate,
+    cached: bool,
+    hit: float,
+    replicas: int,
+    policy: ServingPolicySpec,
+    obs: Observation,
+) -> CacheDecision:
+    all_hit = _hit_rate(spec, obs)
+    size = _cache_size(spec, obs)
+    share = size / (cand.itype.memory_gi_b * MIB_PER_GIB) * cand.itype.on_demand_hourly
+    # the same configuration with the cache flipped, to report what it saves
+    same = (rows.cand == rows.cand[win]) & (rows.spot == rows.spot[win])
+    other = np.flatnonzero(same & (rows.cache_on != cached))
+    saving = 0.0
+    if other.size:
+        off, on = (other[0], win) if cached else (win, other[0])
+        saving = float(rows.cost[off] - rows.cost[on])
+    if not cached:
+        return CacheDecision(False, None, all_hit, 0.0, max(saving, 0.0), share * replicas)
+    return CacheDecision(True, size, hit, hit, max(saving, 0.0), share * replicas)
+
+
+def _cache_reason(spec: ModelServingSpec, cache: CacheDecision) -> str:
+    mode = spec.caching.mode
+    if mode == "Off":
+        return "cache: off (caching.mode Off)"
+    if mode == "On":
+        return f"cache: on, {cache.size_mib} MiB per replica (caching.mode On)"
+    if cache.enabled:
+        return (
+            f"cache: on, {cache.size_mib} MiB per replica: hit rate {100 * cache.hit_rate:.0f}% "
+            f"saves ${cache.hourly_saving:.3f}/h of replicas for ${cache.hourly_cost:.3f}/h of "
+            "memory"
+        )
+    if cache.hit_rate <= 0:
+        return "cache: off, no hit rate observed or expected"
+    return (
+        f"cache: off, a hit rate of {100 * cache.hit_rate:.0f}% saves less than its memory "
+        f"costs (${cache.hourly_cost:.3f}/h)"
+    )
