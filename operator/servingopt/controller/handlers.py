@@ -1,0 +1,245 @@
+"""The kopf handlers: the only module that knows kopf.
+
+ModelServing is the only resource with handlers. create, resume and update (of the
+spec) share one reconcile; a timer re-plans each ModelServing every
+``replanIntervalSeconds`` of its policy, jittered by +-10 %. Nodes, ServingPolicies,
+InstanceCatalogs, Deployments and HPAs are watched through read-only indexes: kopf
+puts no finalizer or annotation on them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import kopf
+
+from servingopt.api import GROUP, VERSION, InstanceCatalog, ModelServing, ServingPolicySpec
+from servingopt.kube import io, paths
+from servingopt.kube import manifests as m
+from servingopt.kube.client import ApiError, Credentials, KubeClient
+from servingopt.metrics.exported import OperatorMetrics
+from servingopt.metrics.prometheus import PrometheusClient
+from servingopt.metrics.source import MetricSource, PrometheusSource
+
+from .reconcile import Deps, reconcile
+from .settings import Options, configure
+
+MS = (GROUP, VERSION, "modelservings")
+TICK_SECONDS = 10.0
+JITTER = 0.1
+log = logging.getLogger("servingopt.controller")
+
+
+@dataclass
+class Runtime:
+    """Operator-wide state kept in kopf's memo."""
+
+    options: Options
+    kube: KubeClient
+    metrics: OperatorMetrics
+    sources: dict[str, MetricSource] = field(default_factory=dict)
+    locks: dict[tuple[str, str], asyncio.Lock] = field(default_factory=dict)
+    next_due: dict[tuple[str, str], float] = field(default_factory=dict)
+    projected: dict[tuple[str, str], float] = field(default_factory=dict)
+    prometheus_clients: list[PrometheusClient] = field(default_factory=list)
+    rolling: dict[tuple[str, str], bool] = field(default_factory=dict)
+
+    def source_for(self, url: str) -> MetricSource:
+        if url not in self.sources:
+            client = PrometheusClient(url, timeout=self.options.prometheus_timeout)
+            self.prometheus_clients.append(client)
+            self.sources[url] = PrometheusSource(client)
+        return self.sources[url]
+
+    async def close(self) -> None:
+        await self.kube.close()
+        for client in self.prometheus_clients:
+            await client.close()
+
+
+def _first(index: Any, key: Any) -> Any:
+    store = index.get(key) if index is not None else None
+    for value in store or ():
+        return value
+    return None
+
+
+def _deps(runtime: Runtime, indexes: Mapping[str, Any]) -> Deps:
+    policies, catalogs = indexes.get("policies_index"), indexes.get("catalogs_index")
+    nodes_index = indexes.get("nodes_index")
+
+    async def lookup(path: str) -> dict[str, Any] | None:
+        name = path.rsplit("/", 1)[-1]
+        if "/servingpolicies/" in path and policies is not None:
+            spec = _first(policies, name)
+            return {"spec": spec} if spec is not None else None
+        if "/instancecatalogs/" in path and catalogs is not None:
+            spec = _first(catalogs, name)
+            return {"metadata": {"name": name}, "spec": spec} if spec is not None else None
+        return await runtime.kube.get(path)
+
+    nodes = {k: _first(nodes_index, k) for k in nodes_index} if nodes_index else {}
+
+    def post_event(body: Any, kind: str, reason: str, message: str) -> None:
+        kopf.event(body, type=kind, reason=reason, message=message)
+
+    return Deps(
+        kube=runtime.kube,
+        source_for=runtime.source_for,
+        post_event=post_event,
+        metrics=runtime.metrics,
+        default_prometheus_url=runtime.options.prometheus_url,
+        nodes=nodes,
+        projected_by_ms=runtime.projected,
+        lookup=lookup,
+    )
+
+
+async def _run(body: Mapping[str, Any], memo: Any, indexes: Mapping[str, Any]) -> str:
+    runtime: Runtime = memo.runtime
+    meta = body["metadata"]
+    key = (meta["namespace"], meta["name"])
+    lock = runtime.locks.setdefault(key, asyncio.Lock())
+    async with lock:
+        try:
+            result = await reconcile(_deps(runtime, indexes), body)
+        except ApiError as error:
+            raise kopf.TemporaryError(f"API error: {error}", delay=10) from error
+    interval = _replan_interval(body, indexes.get("policies_index"))
+    runtime.next_due[key] = time.time() + interval * random.uniform(1 - JITTER, 1 + JITTER)
+    return result.outcome
+
+
+def _replan_interval(body: Mapping[str, Any], policies: Any) -> float:
+    name = (body.get("spec", {}).get("policyRef") or {}).get("name", "default")
+    spec = _first(policies, name)
+    try:
+        return float(ServingPolicySpec.model_validate(spec or {}).replan_interval_seconds)
+    except ValueError:
+        return float(ServingPolicySpec().replan_interval_seconds)
+
+
+# Operator lifecycle.
+
+
+@kopf.on.startup()
+async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
+    options: Options = memo.options
+    configure(settings, options)
+    credentials = Credentials.load(options.kubeconfig, options.context)
+    kube = KubeClient(credentials, timeout=options.api_timeout)
+    memo.runtime = Runtime(options, kube, memo.metrics)
+
+
+@kopf.on.cleanup()
+async def cleanup(memo: kopf.Memo, **_: Any) -> None:
+    runtime: Runtime | None = memo.get("runtime")
+    if runtime is not None:
+        await runtime.close()
+
+
+# Read-only indexes (no finalizers, no annotations on these objects).
+
+
+@kopf.index("nodes")
+def nodes_index(name: str, body: kopf.Body, **_: Any) -> dict[str, Any]:
+    return {
+        name: {
+            "metadata": {"name": name, "labels": dict(body.metadata.labels)},
+            "status": {"allocatable": dict(body.get("status", {}).get("allocatable", {}))},
+        }
+    }
+
+
+@kopf.index(GROUP, VERSION, "servingpolicies")
+def policies_index(name: str, spec: kopf.Spec, **_: Any) -> dict[str, Any]:
+    return {name: dict(spec)}
+
+
+@kopf.index(GROUP, VERSION, "instancecatalogs")
+def catalogs_index(name: str, spec: kopf.Spec, **_: Any) -> dict[str, Any]:
+    return {name: dict(spec)}
+
+
+@kopf.index("apps", "v1", "deployments")
+def deployments_index(
+    namespace: str | None, name: str, body: kopf.Body, **_: Any
+) -> dict[Any, Any]:
+    return {(namespace, name): m.rollout_in_flight(body)}
+
+
+@kopf.index("autoscaling", "v2", "horizontalpodautoscalers")
+def hpas_index(namespace: str | None, name: str, spec: kopf.Spec, **_: Any) -> dict[Any, Any]:
+    target = spec.get("scaleTargetRef", {}).get("name")
+    return {(namespace, target): name}
+
+
+# ModelServing handlers.
+
+
+@kopf.on.resume(*MS)
+@kopf.on.create(*MS)
+@kopf.on.update(*MS, field="spec")
+async def reconcile_modelserving(body: kopf.Body, memo: kopf.Memo, **kwargs: Any) -> str:
+    return await _run(body, memo, kwargs)
+
+
+@kopf.timer(*MS, interval=TICK_SECONDS, initial_delay=TICK_SECONDS)
+async def replan(body: kopf.Body, memo: kopf.Memo, **kwargs: Any) -> None:
+    runtime: Runtime = memo.runtime
+    meta = body["metadata"]
+    key = (meta["namespace"], meta["name"])
+    due = runtime.next_due.get(key, 0.0)
+    rollout_done = _rollout_finished(body, kwargs.get("deployments_index"), runtime, key)
+    if time.time() < due and not rollout_done:
+        return
+    await _run(body, memo, kwargs)
+
+
+def _rollout_finished(
+    body: Mapping[str, Any], deployments: Any, runtime: Runtime, key: tuple[str, str]
+) -> bool:
+    """True once when the target's rollout finishes, so the next plan comes soon."""
+    name = (body.get("spec", {}).get("targetRef") or {}).get("name")
+    in_flight = _first(deployments, (key[0], name))
+    was = runtime.rolling.get(key, False)
+    runtime.rolling[key] = bool(in_flight)
+    return was and in_flight is False
+
+
+@kopf.on.delete(*MS)
+async def release(body: kopf.Body, memo: kopf.Memo, **kwargs: Any) -> None:
+    """Owned HPA: deleted by the garbage collector (ownerReference). Deployment: its
+    servingopt fields are handed over to ``servingopt-released`` with their values."""
+    runtime: Runtime = memo.runtime
+    meta = body["metadata"]
+    try:
+        ms = ModelServing.model_validate(
+            {
+                "metadata": {"name": meta["name"], "namespace": meta["namespace"]},
+                "spec": dict(body["spec"]),
+            }
+        )
+    except ValueError:
+        return
+    deps = _deps(runtime, kwargs)
+    assert deps.lookup is not None
+    policy_raw = await deps.lookup(paths.servingpolicy(ms.spec.policy_ref.name))
+    policy = ServingPolicySpec.model_validate((policy_raw or {}).get("spec") or {})
+    catalog_raw = await deps.lookup(paths.instancecatalog(policy.catalog_ref.name))
+    if catalog_raw is not None:
+        catalog = InstanceCatalog.model_validate({"spec": catalog_raw["spec"]})
+        try:
+            await io.release_workload(runtime.kube, body, ms.spec, catalog)
+        except ApiError as error:
+            raise kopf.TemporaryError(
+                f"releasing the Deployment failed: {error}", delay=5
+            ) from error
+    runtime.metrics.forget(meta["namespace"], meta["name"])
+    runtime.projected.pop((meta["namespace"], meta["name"]), None)

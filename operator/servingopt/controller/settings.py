@@ -1,0 +1,66 @@
+"""kopf settings, chosen deliberately (see docs/operator.md, "kopf settings")."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+import kopf
+
+from servingopt.api.base import GROUP
+
+
+@dataclass(frozen=True)
+class Options:
+    """What ``servingopt run`` was asked for."""
+
+    namespaces: tuple[str, ...] = ()  # globs; empty: all namespaces
+    kubeconfig: str | None = None
+    context: str | None = None
+    prometheus_url: str | None = None
+    liveness: str | None = "http://127.0.0.1:8081/healthz"
+    metrics_bind: str | None = "127.0.0.1:8080"
+    peering: str | None = None  # None: standalone (one replica)
+    api_timeout: float = 10.0
+    prometheus_timeout: float = 5.0
+    watch_timeout: float = 300.0
+    extra: dict[str, str] = field(default_factory=dict)
+
+
+def configure(settings: kopf.OperatorSettings, options: Options) -> None:
+    # State kopf keeps on ModelServings lives under servingopt.io/, in annotations only:
+    # the status schema is structural (unknown fields are pruned), so kopf's default
+    # status.kopf storage would be lost.
+    settings.persistence.finalizer = f"{GROUP}/finalizer"
+    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=GROUP)
+    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
+        prefix=GROUP, key="last-handled-configuration"
+    )
+    # Watches: ask the server to end each watch after watch_timeout and the client to
+    # give up a little later, so a silently dead connection is replaced within minutes
+    # (kopf re-lists on 410 Gone by itself).
+    settings.watching.server_timeout = options.watch_timeout
+    settings.watching.client_timeout = options.watch_timeout + 30
+    settings.watching.connect_timeout = 10
+    settings.watching.reconnect_backoff = 1.0
+    # Other API calls made by kopf (patches of its annotations, events).
+    settings.networking.request_timeout = 30
+    settings.networking.connect_timeout = 10
+    # Events: only the ones servingopt posts on purpose (decisions, rollbacks, invalid
+    # specs); handler log lines are not turned into Events.
+    settings.posting.enabled = True
+    settings.posting.loggers = False
+    settings.posting.level = logging.INFO
+    settings.posting.reporting_component = "servingopt"
+    settings.posting.event_name_prefix = "servingopt-"
+    # One active operator: peering when a name is given (HA with standby replicas),
+    # standalone otherwise.
+    if options.peering:
+        settings.peering.name = options.peering
+        settings.peering.mandatory = True
+        settings.peering.standalone = False
+    else:
+        settings.peering.standalone = True
+    # Handler errors other than kopf.TemporaryError retry after a minute.
+    settings.execution.max_workers = 4
+    settings.execution.default_backoff = 60
