@@ -12,10 +12,14 @@ before queueing raises it again.  A replica scaled by an HPA sees every rate fro
 to its target, so the SLO must hold on the whole range.  In particular ``D + t(1)``
 (the latency of a lone request, ``t(1)`` alone when ``B = 1``) must meet the SLO.
 
+The rate is also capped at ``max_load_fraction`` (default 95 %) of the stability limit
+``B / t(B)``: beyond it the queue is hypersensitive to any modelling error.
+
 Search: candidates are visited in decreasing order of their stability limit; a
 candidate is skipped with one evaluation when its p99 at the best rate found so far
 already breaks the SLO; otherwise the crossing is bracketed and bisected to
-``rel_tol``, then confirmed at a few lower rates (non-monotone region).  Typically
+``rel_tol``, then, for ``D > t(1)``, confirmed at a few lower rates (non-monotone
+region).  Typically
 ~100 queue evaluations for a 6 x 6 grid.
 """
 
@@ -55,7 +59,8 @@ class CapacityAtSlo:
         p99_ms: predicted p99 at ``rate_rps`` (<= ``slo_p99_ms`` when feasible).
         mean_batch: predicted mean batch size at ``rate_rps``.
         utilisation: predicted busy fraction at ``rate_rps``.
-        stability_limit_rps: saturation throughput with this ``B`` (> ``rate_rps``).
+        stability_limit_rps: saturation throughput with this ``B``; ``rate_rps`` is at
+            most ``max_load_fraction`` of it.
         slo_p99_ms: the target it was computed for.
     """
 
@@ -117,6 +122,7 @@ def capacity_at_slo(
     delay_bounds_ms: tuple[float, float] | None = None,
     rel_tol: float = 0.005,
     quantile: float = 0.99,
+    max_load_fraction: float = 0.95,
 ) -> CapacityAtSlo:
     """Highest per-replica rate whose predicted p99 meets ``slo_p99_ms``, and its ``(B, D)``.
 
@@ -129,6 +135,10 @@ def capacity_at_slo(
         delay_bounds_ms: inclusive ``(min, max)`` allowed by the user, or None.
         rel_tol: relative precision of the returned rate.
         quantile: which latency quantile the SLO constrains (0.99 for p99).
+        max_load_fraction: never plan a replica above this fraction of its stability
+            limit, however loose the SLO: near saturation a small service-time error
+            or a burst makes the queue explode, and the model is least accurate
+            there (see docs/performance-model.md).  Default 0.95.
 
     Returns:
         The best :class:`CapacityAtSlo`.  Ties (rates within ``rel_tol``) go to the
@@ -139,6 +149,8 @@ def capacity_at_slo(
         raise ValueError("slo_p99_ms must be a finite number > 0")
     if not 0.0 < rel_tol < 0.5:
         raise ValueError("rel_tol must be in (0, 0.5)")
+    if not 0.0 < max_load_fraction < 1.0:
+        raise ValueError("max_load_fraction must be in (0, 1)")
     bs, ds = _bounded(batch_candidates, delay_candidates_ms, batch_bounds, delay_bounds_ms)
     combos: list[tuple[int, float]] = []
     for b in bs:
@@ -165,6 +177,7 @@ def capacity_at_slo(
     least_bad: QueuePrediction | None = None
     for b, d in combos:
         limit = limits[b]
+        top = max_load_fraction * limit
         idle = predict(profile, 0.0, b, d, quantile=quantile)
         if least_bad is None or idle.p99_latency_ms < least_bad.p99_latency_ms:
             least_bad = idle
@@ -172,15 +185,20 @@ def capacity_at_slo(
             continue
         lo = 0.0
         if best is not None:
-            if limit <= best.rate_rps * (1.0 + rel_tol):
+            if top <= best.rate_rps * (1.0 + rel_tol):
                 continue  # cannot beat the incumbent
             probe = best.rate_rps * (1.0 + rel_tol)
             if predict(profile, probe, b, d, quantile=quantile).p99_latency_ms > slo_p99_ms:
                 continue
             lo = probe
-        rate = _crossing(profile, b, d, slo_p99_ms, lo, limit, rel_tol, quantile)
-        # the SLO must hold on the whole range below (p99 can dip and rise at low load)
-        for frac in _CONFIRM_FRACTIONS:
+        if predict(profile, top, b, d, quantile=quantile).p99_latency_ms <= slo_p99_ms:
+            rate = top
+        else:
+            rate = _crossing(profile, b, d, slo_p99_ms, lo, top, rel_tol, quantile)
+        # the SLO must hold on the whole range below: p99 can dip and rise at low load
+        # when D is long (in our checks never for D <= t(1), so those skip this)
+        long_delay = b > 1 and d > float(profile.service_time_ms(1))
+        for frac in _CONFIRM_FRACTIONS if long_delay else ():
             r = rate * frac
             if r > 0.0 and predict(profile, r, b, d, quantile=quantile).p99_latency_ms > (
                 slo_p99_ms

@@ -98,7 +98,7 @@ _WAIT_NODES = 6  # Gauss-Legendre nodes over a timer wait
 _ERLANG_NODES = 5  # interpolation nodes for the Erlang CDF within a fill window
 _PRUNE = 1e-10  # arrival situations lighter than this (of all arrivals) are dropped
 _GRID = 4096  # CDF grid points for the quantile
-_ATOM_EPS = 1e-13  # Poisson atoms below this are dropped
+_ATOM_EPS = 1e-12  # atoms lighter than this (of all arrivals) are dropped
 
 _GL_S = np.polynomial.legendre.leggauss(_SERVICE_NODES)
 _GL_W = np.polynomial.legendre.leggauss(_WAIT_NODES)
@@ -240,11 +240,19 @@ def _chain(lam: float, table: FloatArray, big_b: int, delay: float) -> FloatArra
         g = (np.arange(_TIMER_NODES) + 0.5) / _TIMER_NODES
         yq = (1.0 - g)[None, :] ** (1.0 / ns[:, None])  # (B-1, G): 1 - U quantiles
         r = np.maximum(delay - table[1:][:, None, None] * yq[None, :, :], 0.0)  # (B, B-1, G)
-        shift = _capped_shift(np.broadcast_to(ns[None, :, None], r.shape), lam * r, big_b).mean(
-            axis=2
-        )  # (B, B-1, B+1)
         w = pmf_a[:, 1:big_b]  # (B, B-1): P(n = a) for X = b
-        p[1 : big_b + 1, : big_b + 1] += np.einsum("bn,bnx->bx", w, shift)
+        rows = slice(1, big_b + 1)
+        waits = np.nonzero(r.max(axis=(0, 2)) > 0.0)[0] + 1  # n whose timer can still run
+        stay = np.ones(big_b - 1, dtype=bool)
+        stay[waits - 1] = False
+        # timer already expired for every b: dispatched at once, X' = n
+        p[rows, ns[stay]] += w[:, stay]
+        for n in waits:
+            # min(B, n + Poisson(lam r)): k < B - n lands on n + k, the rest on B
+            pm = _poisson_pmf(lam * r[:, n - 1, :], big_b - n - 1).mean(axis=1)  # (B, B-n)
+            wn = w[:, n - 1][:, None]
+            p[rows, n:big_b] += wn * pm
+            p[rows, big_b] += wn[:, 0] * np.maximum(1.0 - pm.sum(axis=1), 0.0)
 
         # 1 <= n < B with Y > 0 (B < X < 2B): r = max(0, D - t(B))
         r1 = max(delay - s_b, 0.0)
@@ -433,9 +441,9 @@ def _distribution(
     s_full = float(table[big_b])
     kk = np.arange(big_b)
     pmf_e = _poisson_pmf(lam * e, big_b - 1)  # (n, B)
-    use = (kk[None, :] < k_need[:, None]) & (pmf_e > _ATOM_EPS)
-    atom_v1 = e[:, None] + table[np.minimum(q[:, None] + kk[None, :], big_b)]
     atom_m1 = pmf_e * w[:, None]
+    use = (kk[None, :] < k_need[:, None]) & (atom_m1 > _ATOM_EPS)
+    atom_v1 = e[:, None] + table[np.minimum(q[:, None] + kk[None, :], big_b)]
     rows = np.arange(q.size)
     kidx = np.clip(k_need - 1, 0, big_b - 1)
     # F(x) = P(T_K <= x) = P(N(x) >= K); at E from the same pmf

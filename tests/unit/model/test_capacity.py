@@ -104,3 +104,12 @@ def test_rejects_bad_arguments() -> None:
         capacity_at_slo(GPU, 0.0)
     with pytest.raises(ValueError):
         capacity_at_slo(GPU, 10.0, rel_tol=0.0)
+
+
+def test_loose_slo_is_capped_below_saturation() -> None:
+    cap = capacity_at_slo(GPU, 10_000.0, [4], [0.0])
+    assert cap.rate_rps == pytest.approx(0.95 * cap.stability_limit_rps)
+    cap99 = capacity_at_slo(GPU, 10_000.0, [4], [0.0], max_load_fraction=0.99)
+    assert cap99.rate_rps == pytest.approx(0.99 * cap.stability_limit_rps)
+    with pytest.raises(ValueError):
+        capacity_at_slo(GPU, 10.0, max_load_fraction=1.0)

@@ -18,6 +18,7 @@ import pytest
 
 from servingopt.model import (
     LatencyProfile,
+    SimulationResult,
     poisson_arrivals_ms,
     predict,
     simulate_batching,
@@ -39,7 +40,9 @@ GRID += [(CPU, b, d, f) for b in (4, 16) for d in (0.0, 10.0) for f in (0.3, 0.8
 GRID += [(CURVED, 32, d, f) for d in (0.0, 2.0) for f in (0.5, 0.85)]
 
 
-def _simulate(profile: LatencyProfile, b: int, d: float, rate: float, n: int, seed: int):  # type: ignore[no-untyped-def]
+def _simulate(
+    profile: LatencyProfile, b: int, d: float, rate: float, n: int, seed: int
+) -> SimulationResult:
     arr = poisson_arrivals_ms(rate, n, np.random.default_rng(seed))
     return simulate_batching(arr, profile, b, d)
 
