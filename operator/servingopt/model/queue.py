@@ -247,7 +247,7 @@ def _chain(lam: float, table: FloatArray, big_b: int, delay: float) -> FloatArra
         stay[waits - 1] = False
         # timer already expired for every b: dispatched at once, X' = n
         p[rows, ns[stay]] += w[:, stay]
-        for n in waits:
+        for n in waits.tolist():
             # min(B, n + Poisson(lam r)): k < B - n lands on n + k, the rest on B
             pm = _poisson_pmf(lam * r[:, n - 1, :], big_b - n - 1).mean(axis=1)  # (B, B-n)
             wn = w[:, n - 1][:, None]
