@@ -55,14 +55,15 @@ UNKNOWN = TrafficProfile("unknown", 0.0, 0.0, 1.0, None, 0.0, 0)
 
 
 def autocorrelation(y: FloatArray, lag: int) -> float | None:
-    """Sample autocorrelation at ``lag``; None when there is too little data."""
+    """Correlation of the series with itself ``lag`` samples later (Pearson over the
+    overlap, so a short history is not biased toward 0); None with too little data."""
     if lag < 1 or y.size < 2 * lag:
         return None
-    x = y - y.mean()
-    denom = float(np.dot(x, x))
+    a, b = y[:-lag] - y[:-lag].mean(), y[lag:] - y[lag:].mean()
+    denom = math.sqrt(float(np.dot(a, a)) * float(np.dot(b, b)))
     if denom <= 0.0:
         return 0.0
-    return float(np.dot(x[:-lag], x[lag:]) / denom)
+    return float(np.dot(a, b) / denom)
 
 
 def ramp_growth(y: FloatArray, step_s: float, startup_s: float, q: float = 0.99) -> float:
