@@ -166,6 +166,8 @@ class History:
     p99_ms: list[float] = field(default_factory=list)
     replicas: list[float] = field(default_factory=list)
     config: list[ServingConfig | None] = field(default_factory=list)
+    rolling: bool = False
+    """A rollout between two configurations is still in flight."""
 
     def __len__(self) -> int:
         return len(self.rps)
@@ -187,6 +189,7 @@ class Policy(Protocol):
 class Pod:
     created: float
     ready_at: float
+    capacity: str = "on-demand"
     removed_at: float = math.inf
 
 
@@ -220,36 +223,65 @@ class Cluster:
 
     # -- pods -----------------------------------------------------------------------
 
-    def _group(self, config: ServingConfig) -> NodeGroup:
-        key = (config.instance_type, config.capacity_type)
+    def _group(self, instance_type: str, capacity: str) -> NodeGroup:
+        key = (instance_type, capacity)
         if key not in self.nodes:
-            self.nodes[key] = NodeGroup(self.scenario.pods_per_node(config.instance_type))
+            self.nodes[key] = NodeGroup(self.scenario.pods_per_node(instance_type))
         return self.nodes[key]
 
-    def _live_on(self, config: ServingConfig) -> int:
-        key = (config.instance_type, config.capacity_type)
+    def _pods_on(self, instance_type: str, capacity: str) -> int:
         return sum(
-            len(r.live)
+            1
             for r in self.revisions
-            if (r.config.instance_type, r.config.capacity_type) == key
+            if r.config.instance_type == instance_type
+            for p in r.live
+            if p.capacity == capacity
         )
+
+    def _spot_split(self, revision: Revision, count: int) -> int:
+        """How many of ``count`` new pods go to spot (spot mixes keep an on-demand base)."""
+        config = revision.config
+        if config.capacity_type != "spot":
+            return 0
+        total = len(revision.live) + count
+        on_spot = sum(1 for p in revision.live if p.capacity == "spot")
+        wanted = min(total - config.on_demand_base, total * config.spot_percent // 100)
+        return min(count, max(0, wanted - on_spot))
 
     def create(self, revision: Revision, count: int, now: float) -> None:
         config = revision.config
-        group = self._group(config)
-        free = max(0, group.nodes * group.per_node - self._live_on(config))
-        warm = self.scenario.startup_seconds(config, new_node=False)
-        cold = self.scenario.startup_seconds(config, new_node=True)
-        pods = [Pod(now, now + (warm if i < free else cold)) for i in range(count)]
-        if count > free:
-            group.nodes += -(-(count - free) // group.per_node)
-        revision.live.extend(pods)
-        self.history.setdefault(config, []).extend(pods)
+        spot = self._spot_split(revision, count)
+        for capacity, n in (("spot", spot), ("on-demand", count - spot)):
+            if n <= 0:
+                continue
+            group = self._group(config.instance_type, capacity)
+            free = max(
+                0, group.nodes * group.per_node - self._pods_on(config.instance_type, capacity)
+            )
+            warm = self.scenario.startup_seconds(config, new_node=False)
+            cold = self.scenario.startup_seconds(config, new_node=True)
+            pods = [Pod(now, now + (warm if i < free else cold), capacity) for i in range(n)]
+            if n > free:
+                group.nodes += -(-(n - free) // group.per_node)
+            revision.live.extend(pods)
+            self.history.setdefault(config, []).extend(pods)
 
-    def remove(self, revision: Revision, count: int, now: float, *, ready_ok: bool = True) -> int:
+    def remove(
+        self,
+        revision: Revision,
+        count: int,
+        now: float,
+        *,
+        ready_ok: bool = True,
+        capacity: str | None = None,
+    ) -> int:
         """Delete up to ``count`` pods, not-ready ones first, newest first."""
-        order = sorted(revision.live, key=lambda p: (p.ready_at <= now, p.created))
-        victims = [p for p in order if ready_ok or p.ready_at > now][:count]
+        order = sorted(revision.live, key=lambda p: (p.ready_at <= now, -p.created))
+        victims = [
+            p
+            for p in order
+            if (ready_ok or p.ready_at > now) and (capacity is None or p.capacity == capacity)
+        ][:count]
         for pod in victims:
             pod.removed_at = now
         gone = {id(p) for p in victims}
@@ -310,19 +342,13 @@ class Cluster:
             group.nodes -= hit
             lost = hit * group.per_node
             for rev in self.revisions:
-                key = (rev.config.instance_type, rev.config.capacity_type)
-                if key == (name, capacity) and lost > 0:
-                    lost -= self.remove(rev, lost, now)
+                if rev.config.instance_type == name and lost > 0:
+                    lost -= self.remove(rev, lost, now, capacity="spot")
 
     def settle_nodes(self, now: float) -> None:
         """The node autoscaler: drop nodes that have been empty long enough."""
         for (name, capacity), group in self.nodes.items():
-            pods = sum(
-                len(r.live)
-                for r in self.revisions
-                if (r.config.instance_type, r.config.capacity_type) == (name, capacity)
-            )
-            needed = -(-pods // group.per_node)
+            needed = -(-self._pods_on(name, capacity) // group.per_node)
             if needed >= group.nodes:
                 group.excess_since = None
             elif group.excess_since is None:
@@ -501,6 +527,7 @@ def replay(
             acc, cluster, arrivals, t0, t1, backlog, scenario, true_latency, capacity_of
         )
         _record_history(acc, history, plan.config)
+        history.rolling = sum(1 for r in cluster.revisions if r.live) > 1
         if progress:
             progress(t1, total)
         if policy.replan_seconds and t1 < total:

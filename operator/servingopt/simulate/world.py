@@ -36,9 +36,16 @@ class ServingConfig:
     variant: str
     max_batch: int
     max_delay_ms: float
+    spot_percent: int = 100
+    """For spot: the largest share of the replicas on spot (the rest on-demand)."""
+    on_demand_base: int = 0
+    """For spot: replicas kept on-demand whatever the share."""
 
     def label(self) -> str:
-        spot = "/spot" if self.capacity_type == "spot" else ""
+        spot = ""
+        if self.capacity_type == "spot":
+            mixed = self.spot_percent < 100 or self.on_demand_base > 0
+            spot = f"/spot<={self.spot_percent}%" if mixed else "/spot"
         return (
             f"{self.instance_type}{spot} {self.variant} B={self.max_batch} "
             f"D={self.max_delay_ms:g}ms"
