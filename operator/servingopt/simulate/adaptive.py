@@ -45,7 +45,8 @@ RECENT_MINUTES = 5
 @dataclass
 class ServingoptPolicy:
     name: str = "servingopt"
-    replan_seconds: int | None = 300
+    replan_seconds: int | None = None
+    """Re-plan period; unset: the ServingPolicy's ``replanIntervalSeconds``."""
     corrections: dict[CorrectionKey, ProfileCorrection] = field(default_factory=dict)
     memory: GuardMemory = field(default_factory=GuardMemory)
     applied: GuardConfig | None = None
@@ -62,6 +63,8 @@ class ServingoptPolicy:
 
     def start(self, scenario: Scenario, trace: Trace) -> Plan:
         self._scenario = scenario
+        if self.replan_seconds is None:
+            self.replan_seconds = scenario.policy.spec.replan_interval_seconds
         initial = scenario.initial_config()
         observation = Observation(demand_rps=opening_rate(trace), current=_running(initial, None))
         decision = self._plan(observation)

@@ -153,7 +153,7 @@ class CaseRef:
 
 
 def run_case(
-    scenario: Scenario, ref: CaseRef, policy_names: list[str], seed: int, replan_s: int
+    scenario: Scenario, ref: CaseRef, policy_names: list[str], seed: int, replan_s: int | None
 ) -> dict[str, Any]:
     """One (sample, trace): every policy and the oracle; plain dicts (crosses processes)."""
     case = next(c for c in trace_cases(ref.quick, ref.data_dir) if c.name == ref.name)
@@ -165,7 +165,7 @@ def run_case(
     failures: dict[str, str] = {}
     for name in policy_names:
         try:
-            opts = {"replan_seconds": replan_s} if name == "servingopt" else {}
+            opts = {"replan_seconds": replan_s} if name == "servingopt" and replan_s else {}
             policies.append(make_policy(name, **opts))
         except (ImportError, ValueError) as error:
             failures[name] = f"unavailable: {error}"
@@ -197,7 +197,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     )
     p.add_argument("--policies", default=",".join(POLICY_NAMES))
     p.add_argument("--traces", help="only these trace cases (comma-separated)")
-    p.add_argument("--replan-minutes", type=float, default=5.0)
+    p.add_argument("--replan-minutes", type=float, help="default: each policy's own interval")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("-j", "--jobs", type=int, default=min(2, os.cpu_count() or 1))
     p.add_argument("-o", "--output", choices=("table", "json"), default="table")
@@ -213,7 +213,7 @@ def run(args: argparse.Namespace) -> int:
         wanted = set(args.traces.split(","))
         cases = [c for c in cases if c.name in wanted]
     names = [n for n in args.policies.split(",") if n]
-    replan_s = int(args.replan_minutes * 60)
+    replan_s = int(args.replan_minutes * 60) if args.replan_minutes else None
     jobs = [(s, CaseRef(c.name, args.quick, args.data)) for s in scenarios for c in cases]
     outcomes: list[dict[str, Any]] = []
     if args.jobs > 1:

@@ -50,7 +50,11 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         help="reality slower than declared: FACTOR or TYPE=FACTOR,... (e.g. 1.2 or g5.xlarge=1.25)",
     )
     p.add_argument("--spot-interruptions", action="store_true", help="draw spot interruptions")
-    p.add_argument("--replan-minutes", type=float, default=5.0, help="servingopt re-plan period")
+    p.add_argument(
+        "--replan-minutes",
+        type=float,
+        help="servingopt re-plan period (default: the ServingPolicy's replanIntervalSeconds)",
+    )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("-o", "--output", choices=("table", "json"), default="table")
     p.add_argument("--report", type=Path, help="write a self-contained HTML report here")
@@ -139,8 +143,10 @@ def run(args: argparse.Namespace) -> int:
         names = [args.policy, *(n for n in args.compare.split(",") if n and n != args.policy)]
         policies: list[Policy] = []
         for name in names:
-            options = {"replan_seconds": int(args.replan_minutes * 60)}
-            policies.append(make_policy(name, **(options if name == "servingopt" else {})))
+            options = {}
+            if name == "servingopt" and args.replan_minutes:
+                options["replan_seconds"] = int(args.replan_minutes * 60)
+            policies.append(make_policy(name, **options))
     except (OSError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_INVALID_INPUT

@@ -22,8 +22,11 @@ How one replay advances (all pure, seeded, no clock):
   so far (rates, p99, replicas, configuration) — never with the future.
 
 Latency quantiles are computed on a fixed geometric grid of latencies around the SLO
-(ratio 2^(1/4) between points, the SLO itself on the grid), so the fraction of requests
-within the SLO is exact for the model and p99 values are interpolated within ~19 %.
+(ratio 2^(1/4) between points, the SLO itself on the grid, SLO/16 to 128 x SLO), so the
+fraction of requests within the SLO is exact for the model and p99 values are
+interpolated within ~19 %.  A minute whose p99 lies beyond the grid records the grid's
+top (like the highest finite bucket of a histogram); the whole replay's p99 is then
+reported as off-grid (infinite).
 """
 
 from __future__ import annotations
@@ -624,7 +627,7 @@ def _data_plane(
     acc.add(
         "p99_ms",
         [
-            quantile_from_exceed(grid, row, float(tot), 0.99)
+            min(quantile_from_exceed(grid, row, float(tot), 0.99), float(grid[-1]))
             for row, tot in zip(per_minute, minute_requests, strict=True)
         ],
     )

@@ -1,0 +1,105 @@
+"""``servingopt simulate`` and ``servingopt bench`` end to end on small inputs."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import struct
+import subprocess
+import zlib
+from pathlib import Path
+
+import pytest
+import yaml
+
+from servingopt.cli import main
+
+from .conftest import serving
+
+ROOT = Path(__file__).resolve().parents[3]
+
+
+@pytest.fixture
+def model_file(tmp_path: Path) -> Path:
+    path = tmp_path / "toy.yaml"
+    path.write_text(yaml.safe_dump(serving().to_wire()))
+    return path
+
+
+def test_simulate_json_has_costs_ratios_and_savings(
+    model_file: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = main(
+        ["simulate", "-f", str(model_file), "--trace", "diurnal:peak=1500", "--duration", "2h",
+         "--compare", "hpa,static", "-o", "json"]
+    )  # fmt: skip
+    assert code == 0
+    out = json.loads(capsys.readouterr().out)
+    rows = {p["policy"]: p for p in out["policies"]}
+    assert set(rows) == {"servingopt", "hpa", "static"}
+    for row in rows.values():
+        assert row["cost"] >= out["oracle"]["cost"] * 0.999
+        assert row["oracleRatio"] == pytest.approx(row["cost"] / out["oracle"]["cost"], rel=1e-3)
+        assert 0 <= row["sloAttainment"] <= 1
+    saving = rows["servingopt"]["savingsVs"]["hpa"]
+    assert saving == pytest.approx(1 - rows["servingopt"]["cost"] / rows["hpa"]["cost"], abs=1e-3)
+
+
+def test_simulate_table_and_bad_input(model_file: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["simulate", "-f", str(model_file), "--trace", "steady:mean=300",
+                 "--duration", "30m", "--policy", "offline", "--compare", "hpa"]) == 0  # fmt: skip
+    table = capsys.readouterr().out
+    assert "(d) offline search + HPA" in table and "saves vs hpa" in table
+    assert main(["simulate", "-f", str(model_file), "--trace", "nonsense"]) == 2
+    assert main(["simulate", "-f", str(model_file), "--trace", "steady", "--policy", "x"]) == 2
+
+
+def test_bench_quick_json_on_one_trace(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    samples = tmp_path / "modelservings"
+    samples.mkdir()
+    (samples / "toy.yaml").write_text(yaml.safe_dump(serving().to_wire()))
+    code = main(["bench", "--quick", "--samples", str(samples), "--traces", "steady",
+                 "--policies", "static,hpa", "--data", str(tmp_path / "none"), "-j", "1",
+                 "-o", "json"])  # fmt: skip
+    assert code == 0
+    report = json.loads(capsys.readouterr().out)
+    assert {(r["sample"], r["trace"], r["policy"]) for r in report["results"]} == {
+        ("toy", "steady", "static"),
+        ("toy", "steady", "hpa"),
+    }
+    for row in report["results"]:
+        assert {"cost", "oracleRatio", "sloAttainment", "p99LatencyMs"} <= set(row)
+
+
+@pytest.mark.browser
+def test_report_renders_in_headless_chromium(model_file: Path, tmp_path: Path) -> None:
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    if not chromium:
+        pytest.skip("chromium not installed (hack/install-system-deps.sh)")
+    report = tmp_path / "report.html"
+    assert main(["simulate", "-f", str(model_file), "--trace", "spiky:base=600",
+                 "--duration", "3h", "--report", str(report)]) == 0  # fmt: skip
+    html = report.read_text()
+    assert "<script" not in html and "http://" not in html.replace("http://www.w3.org", "")
+    shot = tmp_path / "report.png"
+    log = subprocess.run(
+        [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--enable-logging=stderr",
+         "--v=0", f"--screenshot={shot}", "--window-size=1000,1600", report.as_uri()],
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert shot.exists(), log.stderr[-2000:]
+    assert "CONSOLE" not in log.stderr and "Uncaught" not in log.stderr
+    assert len(set(png_pixels(shot.read_bytes()))) > 20  # text, axes, lines: not blank
+
+
+def png_pixels(data: bytes) -> bytes:
+    """The decompressed (still filtered) scanlines of a PNG: enough to tell blank pages."""
+    assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    pos, idat = 8, b""
+    while pos < len(data):
+        length = struct.unpack(">I", data[pos : pos + 4])[0]
+        kind = data[pos + 4 : pos + 8]
+        if kind == b"IDAT":
+            idat += data[pos + 8 : pos + 8 + length]
+        pos += 12 + length
+    return zlib.decompress(idat)
