@@ -95,7 +95,9 @@ _MAX_EXCESS_STATES = 1500  # hard cap on chain length (only reached within ~0.5 
 _TIMER_NODES = 4  # quantile rule for the oldest request's age
 _SERVICE_NODES = 8  # Gauss-Legendre nodes over the service period
 _WAIT_NODES = 6  # Gauss-Legendre nodes over a timer wait
-_ERLANG_NODES = 5  # interpolation nodes for the Erlang CDF within a fill window
+_ERLANG_Z = np.array(
+    [-2.5, -1.5, -0.75, 0.0, 0.75, 1.5, 2.5, 3.5, 5.0, 7.0]
+)  # Erlang CDF nodes, in sd
 _PRUNE = 1e-10  # arrival situations lighter than this (of all arrivals) are dropped
 _GRID = 4096  # CDF grid points for the quantile
 _ATOM_EPS = 1e-12  # atoms lighter than this (of all arrivals) are dropped
@@ -391,8 +393,12 @@ def _situations(
         gn, gr, gw = gn[keep], gr[keep], gw[keep]
         if gn.size:
             xv, wv = _GL_W
-            v = 0.5 * gr[:, None] * (xv[None, :] + 1.0)  # (G, M2) time since the wait began
-            dv = 0.5 * gr[:, None] * wv[None, :]
+            # integrate only while the batch can still be short: B - n more arrivals take
+            # ~(B - n) / lam; beyond mean + 7 sd the wait is over with certainty
+            need = (big_b - gn).astype(np.float64)
+            span = np.minimum(gr, (need + 7.0 * np.sqrt(need) + 7.0) / lam)
+            v = 0.5 * span[:, None] * (xv[None, :] + 1.0)  # (G, M2) time since the wait began
+            dv = 0.5 * span[:, None] * wv[None, :]
             poi = _poisson_pmf(lam * v, big_b)  # (G, M2, B+1): k arrivals since then
             k = np.arange(big_b + 1)
             fits = (gn[:, None, None] + k[None, None, :]) <= big_b - 1
@@ -455,9 +461,16 @@ def _distribution(
     seg_hi = np.zeros(0)
     seg_m = np.zeros(0)
     if win.size:
-        frac = np.linspace(0.0, 1.0, _ERLANG_NODES)
         rw, ew = r[win], e[win]
-        x_nodes = rw[:, None] + (ew - rw)[:, None] * frac[None, :]  # (m, N)
+        # nodes: both ends, and where the Erlang(K, lam) mass is (mean +- sd multiples),
+        # so that long windows (D >> fill time) are resolved where it matters
+        kw = k_need[win].astype(np.float64)
+        centre = kw / lam
+        sd = np.sqrt(kw) / lam
+        inner = np.clip(
+            centre[:, None] + sd[:, None] * _ERLANG_Z[None, :], rw[:, None], ew[:, None]
+        )
+        x_nodes = np.sort(np.concatenate([rw[:, None], inner, ew[:, None]], axis=1), axis=1)
         cdf = np.cumsum(_poisson_pmf(lam * x_nodes[:, :-1], big_b - 1), axis=2)
         below = cdf[np.arange(win.size), :, kidx[win]]  # (m, N-1): P(N(x) <= K - 1)
         f_nodes = np.concatenate([1.0 - below, f_e[win][:, None]], axis=1)
@@ -555,11 +568,11 @@ def _predict_cached(
             utilisation=1.0,
             quantile=level,
         )
-    if rate_rps <= 0.0:
+    if rate_rps <= 1e-9:  # (numerically) no traffic
         # no traffic: a lone request waits out the timer (unless B = 1) and runs alone
         lone = float(table[1]) + (delay if big_b > 1 else 0.0)
         return QueuePrediction(
-            rate_rps=0.0,
+            rate_rps=rate_rps,
             max_batch=big_b,
             max_delay_ms=delay,
             stable=True,

@@ -28,6 +28,7 @@ from servingopt.model import (
 GPU = LatencyProfile.from_coefficients(5.0, 1.0, label="gpu-like")
 CPU = LatencyProfile.from_coefficients(0.2, 4.0, label="cpu-like")
 CURVED = LatencyProfile.from_points([1, 8, 32], [2.0, 3.0, 8.0], label="curved")
+LONG_WAIT = LatencyProfile.from_coefficients(17.0, 0.2, label="batch-friendly")
 
 GRID = [
     (GPU, b, d, f)
@@ -38,6 +39,8 @@ GRID = [
 ]
 GRID += [(CPU, b, d, f) for b in (4, 16) for d in (0.0, 10.0) for f in (0.3, 0.85)]
 GRID += [(CURVED, 32, d, f) for d in (0.0, 2.0) for f in (0.5, 0.85)]
+# D far longer than a full batch's service: batches always fill, the wait is Erlang
+GRID += [(CURVED, 4, 10.0, 0.7), (LONG_WAIT, 16, 170.0, 0.5), (LONG_WAIT, 16, 170.0, 0.8)]
 
 
 def _simulate(

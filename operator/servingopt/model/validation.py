@@ -1,0 +1,126 @@
+"""Validation of the analytical queue model against the discrete-event simulation.
+
+Pure (seeded random numbers, no I/O): :func:`validate` returns rows, :func:`format_rows`
+renders them.  To regenerate the figures in ``docs/performance-model.md``::
+
+    python -c "from servingopt.model.validation import *; print(format_rows(validate()))"
+
+(~1-2 minutes on one core with the defaults.)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from servingopt.model.des import poisson_arrivals_ms, simulate_batching
+from servingopt.model.profile import LatencyProfile
+from servingopt.model.queue import predict, stability_limit_rps
+
+__all__ = ["REFERENCE_PROFILES", "ValidationRow", "format_rows", "validate"]
+
+#: Profiles used for validation: GPU-like (large fixed cost), CPU-like (no batching
+#: gain) and a measured-looking curved one.
+REFERENCE_PROFILES: dict[str, LatencyProfile] = {
+    "gpu": LatencyProfile.from_coefficients(5.0, 1.0, label="gpu t=5+1b"),
+    "cpu": LatencyProfile.from_coefficients(0.2, 4.0, label="cpu t=0.2+4b"),
+    "curved": LatencyProfile.from_points([1, 8, 32], [2.0, 3.0, 8.0], label="curved"),
+}
+
+
+@dataclass(frozen=True)
+class ValidationRow:
+    """One grid point: simulated vs predicted p99/mean latency and mean batch."""
+
+    profile: str
+    max_batch: int
+    max_delay_ms: float
+    load: float  # fraction of the stability limit
+    sim_p99_ms: float
+    model_p99_ms: float
+    sim_mean_ms: float
+    model_mean_ms: float
+    sim_mean_batch: float
+    model_mean_batch: float
+
+    @property
+    def p99_error(self) -> float:
+        """Relative error of the model's p99 (positive: model pessimistic)."""
+        return self.model_p99_ms / self.sim_p99_ms - 1.0
+
+    @property
+    def mean_error(self) -> float:
+        """Relative error of the model's mean latency."""
+        return self.model_mean_ms / self.sim_mean_ms - 1.0
+
+
+def validate(
+    profiles: dict[str, LatencyProfile] | None = None,
+    batches: Iterable[int] = (1, 4, 16, 32),
+    delays_ms: Iterable[float] = (0.0, 2.0, 10.0),
+    loads: Sequence[float] = (0.1, 0.3, 0.5, 0.7, 0.85, 0.9),
+    *,
+    requests: int = 300_000,
+    seeds: Sequence[int] = (11, 12),
+    warmup: float = 0.02,
+) -> list[ValidationRow]:
+    """Simulate and predict every grid point; simulated figures average the seeds."""
+    rows: list[ValidationRow] = []
+    delays = list(delays_ms)
+    for name, prof in (profiles or REFERENCE_PROFILES).items():
+        for b in batches:
+            limit = stability_limit_rps(prof, b)
+            for d in delays if b > 1 else delays[:1]:
+                for f in loads:
+                    rate = f * limit
+                    sims = [
+                        simulate_batching(
+                            poisson_arrivals_ms(rate, requests, np.random.default_rng(s)),
+                            prof,
+                            b,
+                            d,
+                        )
+                        for s in seeds
+                    ]
+                    pred = predict(prof, rate, b, d)
+                    rows.append(
+                        ValidationRow(
+                            profile=name,
+                            max_batch=b,
+                            max_delay_ms=d,
+                            load=f,
+                            sim_p99_ms=float(
+                                np.mean([s.quantile_ms(0.99, warmup=warmup) for s in sims])
+                            ),
+                            model_p99_ms=pred.p99_latency_ms,
+                            sim_mean_ms=float(np.mean([s.mean_ms(warmup=warmup) for s in sims])),
+                            model_mean_ms=pred.mean_latency_ms,
+                            sim_mean_batch=float(np.mean([s.mean_batch for s in sims])),
+                            model_mean_batch=pred.mean_batch,
+                        )
+                    )
+    return rows
+
+
+def format_rows(rows: Sequence[ValidationRow]) -> str:
+    """Plain-text table plus the worst p99 error per load level."""
+    lines = [
+        f"{'profile':8} {'B':>3} {'D':>5} {'load':>5} {'p99 sim':>9} {'p99 model':>9} "
+        f"{'err':>7} {'mean err':>8} {'batch sim/model':>15}"
+    ]
+    for r in rows:
+        lines.append(
+            f"{r.profile:8} {r.max_batch:3d} {r.max_delay_ms:5.1f} {r.load:5.2f} "
+            f"{r.sim_p99_ms:9.2f} {r.model_p99_ms:9.2f} {r.p99_error:+7.1%} "
+            f"{r.mean_error:+8.1%} {r.sim_mean_batch:7.2f}/{r.model_mean_batch:<7.2f}"
+        )
+    lines.append("")
+    for f in sorted({r.load for r in rows}):
+        errs = [abs(r.p99_error) for r in rows if r.load == f]
+        lines.append(
+            f"load {f:.2f}: max |p99 err| {max(errs):.1%}, mean {np.mean(errs):.1%} "
+            f"({len(errs)} points)"
+        )
+    return "\n".join(lines)
