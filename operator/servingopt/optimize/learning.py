@@ -11,7 +11,7 @@ profile already scaled by the current factor (a damped fixed-point iteration, se
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable
 
 import numpy as np
 
@@ -34,16 +34,19 @@ def _predicted_p99(
 
 def learn(
     observation: Observation,
-    profiles: Mapping[CorrectionKey, LatencyProfile],
+    profile_for: Callable[[CorrectionKey], LatencyProfile | None],
     default_batch: int,
     delay_ms: float,
 ) -> tuple[dict[CorrectionKey, ProfileCorrection], list[str]]:
-    """Updated corrections (every key with a profile) and one reason per learned key."""
+    """Updated corrections and one reason per key that learned something.
+
+    ``profile_for`` gives the measured profile of a key (None: not a candidate).
+    """
     out = dict(observation.corrections)
     reasons: list[str] = []
     evidence = _evidence(observation)
     for key, rows in evidence.items():
-        profile = profiles.get(key)
+        profile = profile_for(key)
         if profile is None:
             continue
         corr = out.get(key, ProfileCorrection())

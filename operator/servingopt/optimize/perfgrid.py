@@ -7,17 +7,23 @@ pass, so a plan can sweep a whole catalog within milliseconds.
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
 
-from servingopt.model import LatencyProfile
+from servingopt.model import DEFAULT_LINEAR_FIT_TOLERANCE, LatencyProfile
 from servingopt.optimize.queue_table import QueueTable, packaged_table
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
+
+#: Never plan a replica above this fraction of its stability limit, however loose the
+#: SLO (the same cap as ``servingopt.model.capacity_at_slo``): near saturation any
+#: service-time error or burst makes the queue explode.
+MAX_LOAD_FRACTION = 0.95
 
 
 @dataclass(frozen=True, eq=False)
@@ -68,6 +74,70 @@ def profile_arrays(
     one = np.array([float(p.service_time_ms(1.0)) for p in profiles])
     shape = np.array([p.a_ms / (p.a_ms + p.c_ms) if p.a_ms + p.c_ms > 0 else 0.0 for p in profiles])
     return one, full, shape
+
+
+Points = tuple[tuple[float, ...], tuple[float, ...]]
+
+
+def _summary(bs: Sequence[float], ts: Sequence[float], batches: Sequence[int]) -> list[float]:
+    """``[shape, t(1), t(B) for B in batches]`` of measured points, in plain Python.
+
+    The same curve as :meth:`LatencyProfile.from_points` followed by
+    ``service_time_ms`` (running maximum, least-squares line, piecewise-linear
+    inside, line or last-segment slope outside), without building the object: a plan
+    reads hundreds of profiles and needs only these few numbers from each.  Batch
+    sizes must be increasing and unique (the API's rule).
+    """
+    run: list[float] = []
+    top = 0.0
+    for t in ts:
+        top = max(top, t)
+        run.append(top)
+    n = len(bs)
+    if n == 1:
+        a, c, fits = 0.0, run[0] / bs[0], True
+        tail = c
+    else:
+        mb, mt = sum(bs) / n, sum(run) / n
+        sxx = sum((b - mb) ** 2 for b in bs)
+        c = sum((b - mb) * (t - mt) for b, t in zip(bs, run, strict=True)) / sxx
+        a = mt - c * mb
+        if c < 0.0:
+            c, a = 0.0, mt
+        if a < 0.0:
+            a = 0.0
+            c = sum(b * t for b, t in zip(bs, run, strict=True)) / sum(b * b for b in bs)
+        fits = all(
+            abs(a + c * b - t) / t <= DEFAULT_LINEAR_FIT_TOLERANCE
+            for b, t in zip(bs, run, strict=True)
+        )
+        last = (run[-1] - run[-2]) / (bs[-1] - bs[-2])
+        tail = max(c if fits else last, 0.0)
+    head = c if fits or n == 1 else (run[1] - run[0]) / (bs[1] - bs[0])
+
+    def at(x: float) -> float:
+        if x > bs[-1]:
+            return run[-1] + tail * (x - bs[-1])
+        if x < bs[0]:
+            return max(run[0] - head * (bs[0] - x), 0.05 * run[0])
+        i = bisect_right(bs, x) - 1
+        if i >= n - 1:
+            return run[-1]
+        return run[i] + (run[i + 1] - run[i]) * (x - bs[i]) / (bs[i + 1] - bs[i])
+
+    shape = a / (a + c) if a + c > 0 else 0.0
+    return [shape, at(1.0), *(at(float(b)) for b in batches)]
+
+
+def points_arrays(
+    points: Sequence[Points], batches: Sequence[int], factors: Sequence[float]
+) -> tuple[FloatArray, FloatArray, FloatArray]:
+    """Like :func:`profile_arrays`, from raw points, service times scaled by ``factors``."""
+    if not points:
+        return np.zeros(0), np.zeros((0, len(batches))), np.zeros(0)
+    rows = np.array([_summary(b, t, batches) for b, t in points])
+    f = np.asarray(factors, dtype=np.float64)
+    return rows[:, 1] * f, rows[:, 2:] * f[:, None], rows[:, 0]
 
 
 def build(
@@ -130,4 +200,5 @@ def _capacity(curves: FloatArray, loads: FloatArray, slo_ms: float) -> FloatArra
     with np.errstate(invalid="ignore", divide="ignore"):
         frac = np.where(np.isfinite(hi) & (hi > lo), (slo_ms - lo) / (hi - lo), 0.0)
     rho = loads[j - 1] + np.clip(frac, 0.0, 1.0) * (loads[j] - loads[j - 1])
-    return np.where(never, loads[-1], np.where(first == 0, 0.0, rho))
+    rho = np.where(never, loads[-1], np.where(first == 0, 0.0, rho))
+    return np.minimum(rho, MAX_LOAD_FRACTION)

@@ -9,7 +9,8 @@ and an :class:`Observation`.  Steps (see ``docs/decision-engine.md``):
    fits the node; profiles corrected by what was learned from live metrics;
 3. performance: capacity at the SLO of every (candidate, B, D) at once
    (:mod:`~servingopt.optimize.perfgrid`); the best (B, D) per candidate is the one
-   needing the fewest replicas (the most throughput per dollar), then the lowest p99;
+   needing the fewest replicas (the most throughput per dollar), then the one with the
+   most capacity (headroom), then the lowest p99;
 4. cost: replicas for the demand at the HPA target, nodes from pods per node, per
    capacity type (on-demand, or the policy's spot mix with interruption risk), with
    and without the response cache;
@@ -23,6 +24,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 import numpy.typing as npt
@@ -61,7 +63,8 @@ _INF_REPLICAS = 10**9
 class _Candidate:
     itype: InstanceType
     variant: str
-    profile: LatencyProfile
+    points: perfgrid.Points
+    factor: float  # learned service-time correction
     pods_per_node: int
     pods_per_node_cached: int
 
@@ -90,7 +93,7 @@ class _Rows:
     bounds_ok: npt.NDArray[np.bool_]
     budget_ok: npt.NDArray[np.bool_]
 
-    @property
+    @cached_property
     def feasible(self) -> npt.NDArray[np.bool_]:
         return self.latency_ok & self.bounds_ok & self.budget_ok
 
@@ -115,15 +118,19 @@ def delay_candidates(spec: ModelServingSpec) -> list[float]:
     return sorted({d for d in DELAY_STEPS_MS if lo <= d <= hi} | {lo, hi})
 
 
-def _profile(variant: VariantSpec, instance_type: str) -> LatencyProfile | None:
-    for prof in variant.profiles:
-        if prof.instance_type == instance_type:
-            return LatencyProfile.from_points(
-                [p.batch_size for p in prof.points],
-                [p.latency_ms for p in prof.points],
-                label=f"{instance_type}/{variant.name}",
-            )
-    return None
+def _points(variant: VariantSpec) -> dict[str, perfgrid.Points]:
+    """Measured (batch sizes, service times) of a variant, by instance type."""
+    return {
+        prof.instance_type: (
+            tuple(float(p.batch_size) for p in prof.points),
+            tuple(p.latency_ms for p in prof.points),
+        )
+        for prof in variant.profiles
+    }
+
+
+def _latency_profile(points: perfgrid.Points, key: CorrectionKey) -> LatencyProfile:
+    return LatencyProfile.from_points(points[0], points[1], label=f"{key[0]}/{key[1]}")
 
 
 def _allowed_types(
@@ -241,37 +248,38 @@ def plan(
         else:
             usable.append(v)
 
-    raw: dict[CorrectionKey, LatencyProfile] = {}
+    raw: dict[CorrectionKey, perfgrid.Points] = {}
     shells: list[tuple[InstanceType, VariantSpec, int, int]] = []
     cache_size = _cache_size(spec, obs)
+    cpu, mem = spec.resources.cpu_millicores, spec.resources.memory_mi_b
+    measured = {v.name: _points(v) for v in usable}
     for t in types:
+        ppn = pods_per_node(t, cpu, mem)
+        ppn_cached = pods_per_node(t, cpu, mem + cache_size)
         for v in usable:
-            problem = model_fits(t, v.memory_mi_b, spec.resources.memory_mi_b)
-            profile = _profile(v, t.name)
-            ppn = pods_per_node(t, spec.resources.cpu_millicores, spec.resources.memory_mi_b)
-            if profile is None:
+            problem = model_fits(t, v.memory_mi_b, mem)
+            points = measured[v.name].get(t.name)
+            if points is None:
                 problem = problem or "no latency profile for this instance type"
             elif ppn == 0:
-                problem = problem or fit_problem(
-                    t, spec.resources.cpu_millicores, spec.resources.memory_mi_b
-                )
-            if problem or profile is None:
+                problem = problem or fit_problem(t, cpu, mem)
+            if problem or points is None:
                 rejected.append(Alternative(t.name, v.name, None, None, None, None, problem or ""))
                 continue
-            ppn_cached = pods_per_node(
-                t, spec.resources.cpu_millicores, spec.resources.memory_mi_b + cache_size
-            )
-            raw[(t.name, v.name)] = profile
+            raw[(t.name, v.name)] = points
             shells.append((t, v, ppn, ppn_cached))
 
     batches, delays = batch_candidates(spec), delay_candidates(spec)
     current_delay = obs.current.max_queue_delay_ms
     corrections, learned = learn(
-        obs, raw, batches[-1], current_delay if current_delay is not None else delays[0]
+        obs,
+        lambda key: _latency_profile(raw[key], key) if key in raw else None,
+        batches[-1],
+        current_delay if current_delay is not None else delays[0],
     )
     reasons += learned
     cands = [
-        _Candidate(t, v.name, _corrected(raw[(t.name, v.name)], corrections, t.name, v.name), p, pc)
+        _Candidate(t, v.name, raw[(t.name, v.name)], _factor(corrections, (t.name, v.name)), p, pc)
         for t, v, p, pc in shells
     ]
     if not cands:
@@ -286,7 +294,9 @@ def plan(
             **common,
         )
 
-    one, full, shape = perfgrid.profile_arrays([c.profile for c in cands], batches)
+    one, full, shape = perfgrid.points_arrays(
+        [c.points for c in cands], batches, [c.factor for c in cands]
+    )
     grid = perfgrid.build(one, full, shape, batches, delays, spec.slo.latency_p99_ms)
     fraction = autoscaling.target_fraction(policy.aggressiveness, traffic.ramp_per_startup)
     rows = _rows(spec, policy, obs, cands, grid, demand, fraction, cap_types)
@@ -315,14 +325,9 @@ def plan(
     )
 
 
-def _corrected(
-    profile: LatencyProfile,
-    corrections: Mapping[CorrectionKey, ProfileCorrection],
-    itype: str,
-    variant: str,
-) -> LatencyProfile:
-    corr = corrections.get((itype, variant))
-    return profile if corr is None else corr.apply(profile)
+def _factor(corrections: Mapping[CorrectionKey, ProfileCorrection], key: CorrectionKey) -> float:
+    corr = corrections.get(key)
+    return 1.0 if corr is None else corr.factor
 
 
 def _hit_rate(spec: ModelServingSpec, obs: Observation) -> float:
@@ -384,9 +389,13 @@ def _best_setting(
     ii, jj, kk = np.meshgrid(np.arange(n), np.arange(nb), np.arange(nd), indexing="ij")
     load = demand / replicas
     p99 = _p99_at(grid, ii.ravel(), jj.ravel(), kk.ravel(), load.ravel()).reshape(n, nb, nd)
-    # fewest replicas, then lowest p99 at the load, then the smallest B and D
-    key = replicas.reshape(n, -1).astype(np.float64) * 1e9 + np.minimum(p99, 1e8).reshape(n, -1)
-    flat = np.argmin(key, axis=1)
+    # fewest replicas, then the most capacity (headroom for surges), then the lowest p99
+    reps = replicas.reshape(n, -1)
+    cap = grid.capacity_rps.reshape(n, -1)
+    fewest = reps == reps.min(axis=1, keepdims=True)
+    cap_m = np.where(fewest, cap, -np.inf)
+    most = fewest & (cap_m >= cap_m.max(axis=1, keepdims=True))
+    flat = np.argmin(np.where(most, p99.reshape(n, -1), np.inf), axis=1)
     bj, dk = np.unravel_index(flat, (nb, nd))
     rows = np.arange(n)
     return (
@@ -567,6 +576,10 @@ def _alternatives(
         if key in seen:
             continue
         seen.add(key)
+        if rows.feasible[r] and len(feasible) >= 5:
+            continue
+        if not rows.feasible[r] and len(infeasible) >= MAX_ALTERNATIVES:
+            break
         c = cands[key[0]]
         alt = Alternative(
             c.itype.name,

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from servingopt.model import LatencyProfile, capacity_at_slo, predict
 from servingopt.optimize import perfgrid
@@ -57,3 +59,23 @@ def test_infeasible_and_out_of_table_delays() -> None:
     grid = perfgrid.build(one, full, shape, [4], [0.0, 500.0], 5.0)  # t(1) = 6 ms > 5 ms
     assert np.all(grid.capacity_rps == 0.0)
     assert np.isinf(grid.zero_load_p99_ms[0, 0, 1])  # D = 55 t(B): beyond the table
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(
+        st.tuples(st.integers(1, 64), st.floats(0.1, 500.0)), min_size=1, max_size=8,
+        unique_by=lambda p: p[0],
+    )
+)  # fmt: skip
+def test_points_summary_matches_latency_profile(pts: list[tuple[int, float]]) -> None:
+    """The planner's fast path reads measured points exactly like LatencyProfile."""
+    pts.sort()
+    bs = tuple(float(b) for b, _ in pts)
+    ts = tuple(t for _, t in pts)
+    batches = [1, 2, 4, 8, 16, 32, 64]
+    one, full, shape = perfgrid.points_arrays([(bs, ts)], batches, [1.0])
+    e_one, e_full, e_shape = perfgrid.profile_arrays([LatencyProfile.from_points(bs, ts)], batches)
+    np.testing.assert_allclose(one, e_one, rtol=1e-9)
+    np.testing.assert_allclose(full, e_full, rtol=1e-9)
+    np.testing.assert_allclose(shape, e_shape, rtol=1e-9, atol=1e-12)
