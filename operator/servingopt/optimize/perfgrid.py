@@ -7,7 +7,6 @@ pass, so a plan can sweep a whole catalog within milliseconds.
 
 from __future__ import annotations
 
-from bisect import bisect_right
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -79,63 +78,67 @@ def profile_arrays(
 Points = tuple[tuple[float, ...], tuple[float, ...]]
 
 
-def _summary(bs: Sequence[float], ts: Sequence[float], batches: Sequence[int]) -> list[float]:
-    """``[shape, t(1), t(B) for B in batches]`` of measured points, in plain Python.
+def _summary(bs: FloatArray, ts: FloatArray, batches: Sequence[int]) -> FloatArray:
+    """``[shape, t(1), t(B) for B in batches]`` per row of measured points ``(G, n)``.
 
     The same curve as :meth:`LatencyProfile.from_points` followed by
     ``service_time_ms`` (running maximum, least-squares line, piecewise-linear
-    inside, line or last-segment slope outside), without building the object: a plan
-    reads hundreds of profiles and needs only these few numbers from each.  Batch
-    sizes must be increasing and unique (the API's rule).
+    inside, line or last-segment slope outside), vectorised over ``G`` profiles with
+    ``n`` points each: a plan reads hundreds of profiles and needs only these few
+    numbers from each.  Batch sizes must be increasing and unique (the API's rule).
     """
-    run: list[float] = []
-    top = 0.0
-    for t in ts:
-        top = max(top, t)
-        run.append(top)
-    n = len(bs)
+    run = np.maximum.accumulate(ts, axis=1)
+    g, n = bs.shape
     if n == 1:
-        a, c, fits = 0.0, run[0] / bs[0], True
-        tail = c
+        a = np.zeros(g)
+        c = run[:, 0] / bs[:, 0]
+        fits = np.ones(g, dtype=bool)
+        tail = head = c
     else:
-        mb, mt = sum(bs) / n, sum(run) / n
-        sxx = sum((b - mb) ** 2 for b in bs)
-        c = sum((b - mb) * (t - mt) for b, t in zip(bs, run, strict=True)) / sxx
+        mb, mt = bs.mean(axis=1), run.mean(axis=1)
+        db = bs - mb[:, None]
+        c = (db * (run - mt[:, None])).sum(axis=1) / (db * db).sum(axis=1)
         a = mt - c * mb
-        if c < 0.0:
-            c, a = 0.0, mt
-        if a < 0.0:
-            a = 0.0
-            c = sum(b * t for b, t in zip(bs, run, strict=True)) / sum(b * b for b in bs)
-        fits = all(
-            abs(a + c * b - t) / t <= DEFAULT_LINEAR_FIT_TOLERANCE
-            for b, t in zip(bs, run, strict=True)
-        )
-        last = (run[-1] - run[-2]) / (bs[-1] - bs[-2])
-        tail = max(c if fits else last, 0.0)
-    head = c if fits or n == 1 else (run[1] - run[0]) / (bs[1] - bs[0])
-
-    def at(x: float) -> float:
-        if x > bs[-1]:
-            return run[-1] + tail * (x - bs[-1])
-        if x < bs[0]:
-            return max(run[0] - head * (bs[0] - x), 0.05 * run[0])
-        i = bisect_right(bs, x) - 1
-        if i >= n - 1:
-            return run[-1]
-        return run[i] + (run[i + 1] - run[i]) * (x - bs[i]) / (bs[i + 1] - bs[i])
-
-    shape = a / (a + c) if a + c > 0 else 0.0
-    return [shape, at(1.0), *(at(float(b)) for b in batches)]
+        a = np.where(c < 0.0, mt, a)
+        c = np.maximum(c, 0.0)
+        through_origin = (bs * run).sum(axis=1) / (bs * bs).sum(axis=1)
+        c = np.where(a < 0.0, through_origin, c)
+        a = np.maximum(a, 0.0)
+        resid = np.abs(a[:, None] + c[:, None] * bs - run) / run
+        fits = resid.max(axis=1) <= DEFAULT_LINEAR_FIT_TOLERANCE
+        last = (run[:, -1] - run[:, -2]) / (bs[:, -1] - bs[:, -2])
+        first = (run[:, 1] - run[:, 0]) / (bs[:, 1] - bs[:, 0])
+        tail = np.maximum(np.where(fits, c, last), 0.0)
+        head = np.where(fits, c, first)
+    out = np.empty((g, 2 + len(batches)))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out[:, 0] = np.where(a + c > 0, a / (a + c), 0.0)
+    rows = np.arange(g)
+    for col, x in enumerate((1.0, *map(float, batches)), start=1):
+        i = np.clip((bs <= x).sum(axis=1) - 1, 0, max(n - 2, 0))
+        if n > 1:
+            lo_b, hi_b = bs[rows, i], bs[rows, i + 1]
+            inside = run[rows, i] + (run[rows, i + 1] - run[rows, i]) * (x - lo_b) / (hi_b - lo_b)
+        else:
+            inside = run[:, 0]
+        above = run[:, -1] + tail * (x - bs[:, -1])
+        below = np.maximum(run[:, 0] - head * (bs[:, 0] - x), 0.05 * run[:, 0])
+        out[:, col] = np.where(x > bs[:, -1], above, np.where(x < bs[:, 0], below, inside))
+    return out
 
 
 def points_arrays(
     points: Sequence[Points], batches: Sequence[int], factors: Sequence[float]
 ) -> tuple[FloatArray, FloatArray, FloatArray]:
     """Like :func:`profile_arrays`, from raw points, service times scaled by ``factors``."""
-    if not points:
-        return np.zeros(0), np.zeros((0, len(batches))), np.zeros(0)
-    rows = np.array([_summary(b, t, batches) for b, t in points])
+    rows = np.zeros((len(points), 2 + len(batches)))
+    by_length: dict[int, list[int]] = {}
+    for i, (b, _) in enumerate(points):
+        by_length.setdefault(len(b), []).append(i)
+    for idx in by_length.values():
+        bs = np.array([points[i][0] for i in idx], dtype=np.float64)
+        ts = np.array([points[i][1] for i in idx], dtype=np.float64)
+        rows[idx] = _summary(bs, ts, batches)
     f = np.asarray(factors, dtype=np.float64)
     return rows[:, 1] * f, rows[:, 2:] * f[:, None], rows[:, 0]
 
@@ -157,29 +160,31 @@ def build(
     tab = table or packaged_table()
     bs = np.asarray(batches, dtype=np.int64)
     ds = np.asarray(delays_ms, dtype=np.float64)
-    n, nb, nd = one_ms.size, bs.size, ds.size
+    n, nb = one_ms.size, bs.size
     ib, wb = _bracket(tab.log_batches, np.log2(bs.astype(np.float64)))
     is_, ws = _bracket(tab.shapes, np.clip(shapes, 0.0, float(tab.shapes[-1])))
     ratio = np.where(bs[None, :, None] > 1, ds[None, None, :], 0.0) / full_ms[:, :, None]
     id_, wd = _bracket(tab.delay_ratios, ratio)
     beyond = ratio > tab.delay_ratios[-1]
 
-    ib_ = ib[None, :, None]
-    wb_ = wb[None, :, None, None]
-    is3 = is_[:, None, None]
-    ws_ = ws[:, None, None, None]
-    wd_ = wd[..., None]
-    curve = np.zeros((n, nb, nd, tab.loads.size))
-    for db, fb in ((0, 1.0 - wb_), (1, wb_)):
-        for dsh, fs in ((0, 1.0 - ws_), (1, ws_)):
-            for dd, fd in ((0, 1.0 - wd_), (1, wd_)):
-                corner = tab.p99[ib_ + db, is3 + dsh, id_ + dd]
-                curve += corner * (fb * fs * fd)
+    # batch sizes are shared by every profile: interpolate the table in log B first
+    by_batch = (1.0 - wb)[:, None, None, None] * tab.p99[ib] + wb[:, None, None, None] * tab.p99[
+        ib + 1
+    ]  # (nb, shapes, delay ratios, loads)
+    cols = np.arange(nb)[None, :]
+    by_shape = (1.0 - ws)[:, None, None, None] * by_batch[cols, is_[:, None]] + ws[
+        :, None, None, None
+    ] * by_batch[cols, is_[:, None] + 1]  # (N, nb, delay ratios, loads)
+    rows, cols3 = np.arange(n)[:, None, None], np.arange(nb)[None, :, None]
+    lower = by_shape[rows, cols3, id_]  # (N, nb, nd, loads)
+    upper = by_shape[rows, cols3, id_ + 1]
+    curve = lower + wd[..., None] * (upper - lower)
     curve_ms = curve * full_ms[:, :, None, None]
-    # a lone request: exact from the profile rather than interpolated
+    # a lone request: exact from the profile rather than interpolated; the table's
+    # curves are non-decreasing, so the running maximum is a plain maximum with it
     lone = one_ms[:, None, None] + np.where(bs[None, :, None] > 1, ds[None, None, :], 0.0)
     curve_ms[..., 0] = lone
-    curve_ms = np.maximum.accumulate(curve_ms, axis=-1)
+    np.maximum(curve_ms[..., 1:], lone[..., None], out=curve_ms[..., 1:])
     curve_ms[beyond] = np.inf
 
     limit = 1000.0 * bs[None, :] / full_ms
