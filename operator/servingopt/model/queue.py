@@ -93,14 +93,15 @@ IntArray = npt.NDArray[np.int64]
 _TAIL_EPS = 1e-7  # truncation of the chain's excess-queue tail
 _MAX_EXCESS_STATES = 1500  # hard cap on chain length (only reached within ~0.5 % of saturation)
 _TIMER_NODES = 4  # quantile rule for the oldest request's age
-_SERVICE_NODES = 8  # Gauss-Legendre nodes over the service period
-_WAIT_NODES = 6  # Gauss-Legendre nodes over a timer wait
+_SERVICE_NODES = 5  # Gauss-Legendre nodes over the service period
+_WAIT_NODES = 5  # Gauss-Legendre nodes over a timer wait
 _ERLANG_Z = np.array(
     [-2.5, -1.5, -0.75, 0.0, 0.75, 1.5, 2.5, 3.5, 5.0, 7.0]
 )  # Erlang CDF nodes, in sd
 _PRUNE = 1e-10  # arrival situations lighter than this (of all arrivals) are dropped
 _GRID = 4096  # CDF grid points for the quantile
 _ATOM_EPS = 1e-12  # atoms lighter than this (of all arrivals) are dropped
+_WINDOW_EPS = 1e-9  # fill windows lighter than this get one segment, not Erlang nodes
 
 _GL_S = np.polynomial.legendre.leggauss(_SERVICE_NODES)
 _GL_W = np.polynomial.legendre.leggauss(_WAIT_NODES)
@@ -484,24 +485,40 @@ def _distribution(
     seg_hi = np.zeros(0)
     seg_m = np.zeros(0)
     if win.size:
-        rw, ew = r[win], e[win]
-        # nodes: both ends, and where the Erlang(K, lam) mass is (mean +- sd multiples),
-        # so that long windows (D >> fill time) are resolved where it matters
-        kw = k_need[win].astype(np.float64)
-        centre = kw / lam
-        sd = np.sqrt(kw) / lam
-        inner = np.clip(
-            centre[:, None] + sd[:, None] * _ERLANG_Z[None, :], rw[:, None], ew[:, None]
-        )
-        x_nodes = np.sort(np.concatenate([rw[:, None], inner, ew[:, None]], axis=1), axis=1)
-        cdf = np.cumsum(_poisson_pmf(lam * x_nodes[:, :-1], big_b - 1), axis=2)
-        below = cdf[np.arange(win.size), :, kidx[win]]  # (m, N-1): P(N(x) <= K - 1)
-        f_nodes = np.concatenate([1.0 - below, f_e[win][:, None]], axis=1)
-        f_nodes = np.maximum.accumulate(np.clip(f_nodes, 0.0, 1.0), axis=1)
-        f_r[win] = f_nodes[:, 0]
-        seg_lo = (x_nodes[:, :-1] + s_full).ravel()
-        seg_hi = (x_nodes[:, 1:] + s_full).ravel()
-        seg_m = (np.diff(f_nodes, axis=1) * w[win][:, None]).ravel()
+        # F(R): the fill window (R, E] carries w * (F(E) - F(R))
+        rows_w = np.arange(win.size)
+        cdf_r = np.cumsum(_poisson_pmf(lam * r[win], big_b - 1), axis=1)[rows_w, kidx[win]]
+        f_r[win] = np.clip(1.0 - cdf_r, 0.0, f_e[win])
+        wmass = w[win] * (f_e[win] - f_r[win])
+        fine = wmass > _WINDOW_EPS
+        # light windows: one uniform segment is plenty
+        cw = win[~fine]
+        seg_lo = r[cw] + s_full
+        seg_hi = e[cw] + s_full
+        seg_m = wmass[~fine]
+        fw = win[fine]
+        if fw.size:
+            rw, ew = r[fw], e[fw]
+            # interior nodes where the Erlang(K, lam) mass is (mean + z sd), so that
+            # long windows (D >> fill time) are resolved where it matters
+            kw = k_need[fw].astype(np.float64)
+            centre = kw / lam
+            sd = np.sqrt(kw) / lam
+            inner = np.sort(
+                np.clip(
+                    centre[:, None] + sd[:, None] * _ERLANG_Z[None, :], rw[:, None], ew[:, None]
+                ),
+                axis=1,
+            )
+            cdf = np.cumsum(_poisson_pmf(lam * inner, big_b - 1), axis=2)
+            below = cdf[np.arange(fw.size), :, kidx[fw]]  # P(N(x) <= K - 1) at inner nodes
+            f_nodes = np.concatenate([f_r[fw][:, None], 1.0 - below, f_e[fw][:, None]], axis=1)
+            f_nodes = np.maximum.accumulate(np.clip(f_nodes, 0.0, 1.0), axis=1)
+            f_nodes[:, -1] = np.maximum(f_nodes[:, -1], f_nodes[:, -2])
+            x_nodes = np.concatenate([rw[:, None], inner, ew[:, None]], axis=1)
+            seg_lo = np.concatenate([seg_lo, (x_nodes[:, :-1] + s_full).ravel()])
+            seg_hi = np.concatenate([seg_hi, (x_nodes[:, 1:] + s_full).ravel()])
+            seg_m = np.concatenate([seg_m, (np.diff(f_nodes, axis=1) * w[fw][:, None]).ravel()])
     vals = np.concatenate([atom_v1[use], r + s_full])
     mass = np.concatenate([atom_m1[use], w * f_r])
     # atoms stand for quadrature cells: spread each uniformly over its cell's width
