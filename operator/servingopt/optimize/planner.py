@@ -540,6 +540,8 @@ def _rejection(
         if best_cost is None:
             return ""
         delta = float(rows.rank_cost[r]) - best_cost
+        if delta < 0.0005:
+            return "same cost, ranked lower (less capacity headroom or higher p99)"
         pct = 100.0 * delta / best_cost if best_cost > 0 else 0.0
         return f"costs ${delta:.3f}/h more (+{pct:.0f}%)"
     slo = spec.slo.latency_p99_ms
