@@ -80,6 +80,7 @@ import numpy.typing as npt
 from servingopt.model.profile import LatencyProfile
 
 __all__ = [
+    "MAX_BATCH",
     "QueuePrediction",
     "p99_at",
     "predict",
@@ -89,6 +90,9 @@ __all__ = [
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
+
+#: Largest ``B`` :func:`predict` accepts (cost grows ~B^2; 256 already takes ~0.1 s).
+MAX_BATCH = 1024
 
 _TAIL_EPS = 1e-7  # truncation of the chain's excess-queue tail
 _MAX_EXCESS_STATES = 1500  # hard cap on chain length (only reached within ~0.5 % of saturation)
@@ -141,6 +145,7 @@ class QueuePrediction:
 # ----------------------------------------------------------------------------- helpers
 
 _K_FLOAT = np.arange(8192, dtype=np.float64)
+_LGAMMA = np.array([math.lgamma(k + 1.0) for k in range(8192)], dtype=np.float64)
 
 
 def _poisson_pmf(mu: FloatArray, kmax: int) -> FloatArray:
@@ -150,6 +155,13 @@ def _poisson_pmf(mu: FloatArray, kmax: int) -> FloatArray:
     element); ``mu`` stays below ``B`` here, far from overflow.
     """
     m = np.asarray(mu, dtype=np.float64)[..., None]
+    if m.size and float(m.max()) > 700.0:  # exp(-mu) underflows: log space
+        k = _K_FLOAT[: kmax + 1]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            logp = k * np.log(m) - m - _LGAMMA[: kmax + 1]
+        out = np.exp(logp)
+        out[..., 0] = np.exp(-m[..., 0])
+        return np.asarray(out, dtype=np.float64)
     ratios = np.empty((*m.shape[:-1], kmax + 1), dtype=np.float64)
     ratios[..., 0] = np.exp(-m[..., 0])
     if kmax > 0:
@@ -289,20 +301,23 @@ def _stationary(q: FloatArray, band: int) -> FloatArray:
     """
     a = np.array(q, dtype=np.float64)
     n = a.shape[0]
+    base = 0
     for k in range(n - 1, 0, -1):
         lo = max(0, k - band)
         row = a[k, lo:k]
         s = row.sum()
-        if s <= 0.0:  # k unreachable from below; keep it isolated
-            a[:k, k] = 0.0
-            continue
+        if s <= 0.0:
+            # {k, k+1, ...} never returns below k: states 0..k-1 are transient (e.g. a
+            # timer so long that every batch fills: fewer than B waiting never recurs)
+            base = k
+            break
         col = a[:k, k] / s
         a[:k, k] = col
         a[:k, lo:k] += col[:, None] * row[None, :]
     pi = np.zeros(n, dtype=np.float64)
-    pi[0] = 1.0
-    for k in range(1, n):
-        pi[k] = (pi[:k] * a[:k, k]).sum()
+    pi[base] = 1.0
+    for k in range(base + 1, n):
+        pi[k] = (pi[base:k] * a[base:k, k]).sum()
     pi = np.maximum(pi, 0.0)
     return np.asarray(pi / pi.sum(), dtype=np.float64)
 
@@ -660,7 +675,8 @@ def predict(
     Args:
         profile: service time per batch size.
         rate_rps: Poisson arrival rate at this replica (requests/s, >= 0).
-        max_batch: ``B`` >= 1 (1 disables batching; ``D`` is then irrelevant).
+        max_batch: ``B`` in ``[1, MAX_BATCH]`` (1 disables batching; ``D`` is then
+            irrelevant).
         max_delay_ms: ``D`` >= 0, the longest the oldest request waits for a batch to fill.
         quantile: the latency quantile to report in ``p99_latency_ms`` (0.5-0.9999).
 
@@ -668,8 +684,8 @@ def predict(
         A :class:`QueuePrediction`; latencies are ``inf`` when ``rate_rps`` is at or
         above the stability limit.
     """
-    if max_batch < 1:
-        raise ValueError("max_batch must be >= 1")
+    if not 1 <= max_batch <= MAX_BATCH:
+        raise ValueError(f"max_batch must be in [1, {MAX_BATCH}]")
     if not (max_delay_ms >= 0.0 and math.isfinite(max_delay_ms)):
         raise ValueError("max_delay_ms must be finite and >= 0")
     if not (rate_rps >= 0.0 and math.isfinite(rate_rps)):
