@@ -106,8 +106,11 @@ class ReplicaLatency:
         b = np.ones_like(lam)
         for _ in range(60):  # monotone fixed point; converges in a few dozen steps
             b = np.clip(np.maximum(1.0 + lam * self.max_delay_ms, lam * self.curve(b)), 1.0, big_b)
-        s = self.curve(b)
-        busy = np.minimum(lam * s / b, 1.0)
+        busy = np.minimum(lam * self.curve(b) / b, 1.0)
+        # Batch sizes vary (Poisson arrivals): the batch running when a request arrives
+        # and the one it joins are, in the tail, about one standard deviation larger.
+        spread = np.minimum(b + np.sqrt(b) * busy, big_b)
+        s = self.curve(spread)
         fill = np.where(
             lam > 0, np.minimum(self.max_delay_ms, (b - 1.0) / np.maximum(lam, 1e-12)), 0
         )
