@@ -22,7 +22,7 @@ the ``evaluator`` parameter of :func:`servingopt.optimize.plan`.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -149,31 +149,28 @@ class AutoscalingPlan:
     reasons: tuple[str, ...]
 
 
-def _min_replicas(
-    target: float,
-    floor: int,
-    traffic: TrafficProfile,
-    forecast: Forecast,
-    lead_s: float,
-    history: FloatArray,
-) -> tuple[int, list[str]]:
-    reasons: list[str] = []
-    low = floor
+def floor_demand(
+    traffic: TrafficProfile, forecast: Forecast, lead_s: float, history: FloatArray
+) -> tuple[float, str | None]:
+    """Demand the minReplicas must cover whatever the HPA sees now, and why.
+
+    Spiky traffic: the 75th-percentile demand (a spike starts from capacity, not from
+    the trough).  A daily pattern: the forecast's upper band over ``lead_s`` (a
+    predictive minimum, raised before the peak arrives).  Otherwise 0.
+    """
+    level, why = 0.0, None
     if traffic.kind == "spiky" and history.size:
-        spiky = math.ceil(float(np.quantile(history, 0.75)) / target)
-        if spiky > low:
-            low = spiky
-            reasons.append(f"minReplicas {low}: spiky traffic, floor covers the p75 demand")
+        level = float(np.quantile(history, 0.75))
+        why = f"spiky traffic, covers the p75 demand {level:.1f} req/s"
     if forecast.daily:
         ahead = forecast.upper_within(lead_s)
-        predictive = math.ceil(ahead / target)
-        if predictive > low:
-            low = predictive
-            reasons.append(
-                f"minReplicas {low}: daily pattern, raised ahead of the predicted "
-                f"{ahead:.0f} req/s within {lead_s / 60:.0f} min"
+        if ahead > level:
+            level = ahead
+            why = (
+                f"daily pattern, raised ahead of the predicted {ahead:.1f} req/s "
+                f"within {lead_s / 60:.0f} min"
             )
-    return low, reasons
+    return level, why
 
 
 def tune(
@@ -191,31 +188,33 @@ def tune(
     timestamps_s: FloatArray,
     history_rps: FloatArray,
     evaluator: Evaluator | None,
+    fractions: Sequence[float] | None = None,
 ) -> AutoscalingPlan:
-    """Choose target, bounds and behavior for one configuration."""
+    """Choose target, bounds and behavior for one configuration.
+
+    ``fractions`` fixes the target margins to try (default: the rule's margin, and
+    x0.85 / x1.1 of it when an evaluator can replay the history).
+    """
     base = target_fraction(aggressiveness, traffic.ramp_per_startup)
-    fractions = (
-        [base]
-        if evaluator is None or history_rps.size == 0
-        else [
-            base,
-            base * 0.85,
-            min(0.95, base * 1.1),
-        ]
-    )
-    windows = [300] if evaluator is None or history_rps.size == 0 else [300, 600]
+    replay = evaluator is not None and history_rps.size > 0
+    if fractions is None:
+        fractions = [base, base * 0.85, min(0.95, base * 1.1)] if replay else [base]
+    windows = [300, 600] if replay else [300]
     ceiling = spec_max if budget_max_replicas is None else min(spec_max, budget_max_replicas)
+    level, floor_why = floor_demand(traffic, forecast, startup_s + replan_interval_s, history_rps)
     best: tuple[tuple[float, float], AutoscalingPlan] | None = None
     for fraction in fractions:
         target = capacity_rps * fraction
-        low, why = _min_replicas(
-            target, spec_min, traffic, forecast, startup_s + replan_interval_s, history_rps
-        )
+        low = max(spec_min, math.ceil(level / target - 1e-9))
         peak = max(forecast.peak_upper, float(history_rps.max()) if history_rps.size else 0.0)
         # room for a surge, and at least one replica beyond what the demand needs now
         need = math.ceil(forecast.peak_mean / target) if target > 0 else low
         high = max(low, need + 1, math.ceil(SURGE_FACTOR * peak / target))
         high = max(min(high, ceiling), 1)
+        why: list[str] = []
+        if low > spec_min and floor_why:
+            capped = f" (capped at {high})" if low > high else ""
+            why.append(f"minReplicas {low}{capped}: {floor_why}")
         low = min(low, high)
         for window in windows:
             behavior = behavior_for(traffic.kind, startup_s, window)

@@ -299,7 +299,15 @@ def plan(
     )
     grid = perfgrid.build(one, full, shape, batches, delays, spec.slo.latency_p99_ms)
     fraction = autoscaling.target_fraction(policy.aggressiveness, traffic.ramp_per_startup)
-    rows = _rows(spec, policy, obs, cands, grid, demand, fraction, cap_types)
+    # minReplicas floors (spiky p75, predictive minimum) are capacity too: rank with them
+    floor, _ = autoscaling.floor_demand(
+        traffic,
+        fc,
+        spec.autoscaling.startup_seconds + policy.replan_interval_seconds,
+        obs.requests_per_second,
+    )
+    sizing = max(demand, floor)
+    rows = _rows(spec, policy, obs, cands, grid, sizing, fraction, cap_types)
     if rows.cand.size == 0:
         return _empty_decision(
             spec,
@@ -308,21 +316,14 @@ def plan(
             corrections=corrections,
             **common,
         )
-    return _decide(
-        spec,
-        policy,
-        obs,
-        cands,
-        grid,
-        rows,
-        fc,
-        traffic,
-        demand,
-        evaluator,
-        reasons,
-        rejected,
-        corrections,
-    )
+    context = (fc, traffic, demand, evaluator, reasons, rejected, corrections)
+    decision, tuned = _decide(spec, policy, obs, cands, grid, rows, *context)
+    if tuned is not None and abs(tuned - fraction) > 1e-9:
+        # the replay chose another HPA margin: rank again with it, so that the choice
+        # of instance type and the replicas it reports agree
+        rows = _rows(spec, policy, obs, cands, grid, sizing, tuned, cap_types)
+        decision, _ = _decide(spec, policy, obs, cands, grid, rows, *context, fractions=[tuned])
+    return decision
 
 
 def _factor(corrections: Mapping[CorrectionKey, ProfileCorrection], key: CorrectionKey) -> float:
@@ -613,7 +614,9 @@ def _decide(
     reasons: list[str],
     rejected: Sequence[Alternative],
     corrections: Mapping[CorrectionKey, ProfileCorrection],
-) -> Decision:
+    fractions: Sequence[float] | None = None,
+) -> tuple[Decision, float | None]:
+    """The Decision for the best row, and the HPA margin its autoscaling chose."""
     slo = spec.slo.latency_p99_ms
     auto = spec.autoscaling
     names = np.array([f"{c.itype.name}/{c.variant}" for c in cands])[rows.cand]
@@ -657,6 +660,7 @@ def _decide(
             timestamps_s=obs.timestamps_s,
             history_rps=obs.requests_per_second,
             evaluator=evaluator,
+            fractions=fractions,
         )
         target, low, high = hpa.target_rps, hpa.min_replicas, hpa.max_replicas
         needed = math.ceil(load / target - 1e-9) if target > 0 else _INF_REPLICAS
@@ -695,13 +699,14 @@ def _decide(
     b, d = int(grid.batches[bj]), float(grid.delays_ms[dk])
     if capacity > 0:
         fraction = target / capacity
+        policy_margin = 1 - autoscaling.POLICY_HEADROOM.get(policy.aggressiveness, 0.2)
+        ramp_margin = autoscaling.target_fraction("Aggressive", traffic.ramp_per_startup)
         binding = (
             f"policy headroom ({policy.aggressiveness})"
-            if abs(fraction - (1 - autoscaling.POLICY_HEADROOM.get(policy.aggressiveness, 0.2)))
-            < 1e-9
-            else "ramp during pod start-up"
-            if hpa and hpa.evaluation is None
-            else "replay"
+            if abs(fraction - policy_margin) < 1e-9
+            else f"demand growth during a {auto.startup_seconds} s pod start-up"
+            if abs(fraction - ramp_margin) < 1e-9
+            else "a replay of the history"
         )
         out.append(
             f"latency: one replica serves {capacity:.1f} req/s at p99 <= {slo:g} ms with "
@@ -740,7 +745,7 @@ def _decide(
         value = target * (mean_ms if math.isfinite(mean_ms) else slo) / 1000.0
     elif metric_type == "CPUUtilization":
         value = round(100.0 * target / limit) if limit > 0 else 0.0
-    return Decision(
+    decision = Decision(
         slo_feasible=ok,
         instance_type=c.itype.name,
         pool=c.itype.pool,
@@ -773,6 +778,7 @@ def _decide(
         alternatives=_alternatives(rows, win, cands, grid, spec, room, rejected),
         corrections=dict(corrections),
     )
+    return decision, (hpa.target_fraction if hpa else None)
 
 
 def _infeasible_reason(

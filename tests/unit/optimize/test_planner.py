@@ -281,3 +281,22 @@ def test_concurrency_metric_gets_a_concurrency_target() -> None:
 def test_current_config_delay_is_used_for_learning() -> None:
     obs = Observation.from_rps(10.0, current=RunningConfig(max_queue_delay_ms=2.0))
     assert plan(vision_spec(), catalog(), None, obs).slo_feasible
+
+
+def test_minimum_replica_floor_is_priced_into_the_choice() -> None:
+    """Spiky traffic at its trough: 5 req/s now, but the p75 demand is 100 req/s.
+
+    At 5 req/s one c5.2xlarge node ($0.34) would do; the spiky floor (p75 = 100 req/s)
+    needs >= 100 / 40 = 3 CPU replicas at the very best (a CPU replica serves < 50 req/s,
+    40 at an 80 % target), and the ramp margin cuts the target further, so >= 2 nodes
+    ($0.68) - while one T4 ($0.526) covers it.  The choice must see the floor."""
+    minutes = np.arange(600)
+    rps = np.where(minutes % 5 < 3, 5.0, 100.0)
+    rps[minutes % 97 == 0] = 1500.0  # rare spikes make it spiky
+    rps[-30:] = 5.0  # history ends in a trough
+    decision = plan(vision_spec(), catalog(), None, _history(rps))
+    assert decision.traffic == "spiky"
+    assert decision.instance_type == "g4dn.xlarge"
+    assert decision.replicas * decision.target_rps_per_replica >= 100.0
+    steady = plan(vision_spec(), catalog(), None, _history(np.full(600, 5.0)))
+    assert steady.traffic == "steady" and steady.instance_type == "c5.2xlarge"
