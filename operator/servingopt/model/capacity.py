@@ -101,11 +101,15 @@ def _crossing(
     hi: float,
     rel_tol: float,
     quantile: float,
+    cv: float,
 ) -> float:
     """Largest rate in ``[lo, hi)`` with p99 <= slo, given p99(lo) ok and p99(hi) not."""
     while hi - lo > rel_tol * hi:
         mid = 0.5 * (lo + hi)
-        if predict(profile, mid, big_b, delay, quantile=quantile).p99_latency_ms <= slo:
+        if (
+            predict(profile, mid, big_b, delay, quantile=quantile, service_cv=cv).p99_latency_ms
+            <= slo
+        ):
             lo = mid
         else:
             hi = mid
@@ -123,6 +127,7 @@ def capacity_at_slo(
     rel_tol: float = 0.005,
     quantile: float = 0.99,
     max_load_fraction: float = 0.95,
+    service_cv: float = 0.0,
 ) -> CapacityAtSlo:
     """Highest per-replica rate whose predicted p99 meets ``slo_p99_ms``, and its ``(B, D)``.
 
@@ -139,6 +144,8 @@ def capacity_at_slo(
             limit, however loose the SLO: near saturation a small service-time error
             or a burst makes the queue explode, and the model is least accurate
             there (see docs/performance-model.md).  Default 0.95.
+        service_cv: service-time coefficient of variation passed to
+            :func:`~servingopt.model.queue.predict` (0: deterministic service).
 
     Returns:
         The best :class:`CapacityAtSlo`.  Ties (rates within ``rel_tol``) go to the
@@ -178,7 +185,7 @@ def capacity_at_slo(
     for b, d in combos:
         limit = limits[b]
         top = max_load_fraction * limit
-        idle = predict(profile, 0.0, b, d, quantile=quantile)
+        idle = predict(profile, 0.0, b, d, quantile=quantile, service_cv=service_cv)
         if least_bad is None or idle.p99_latency_ms < least_bad.p99_latency_ms:
             least_bad = idle
         if idle.p99_latency_ms > slo_p99_ms:
@@ -188,26 +195,34 @@ def capacity_at_slo(
             if top <= best.rate_rps * (1.0 + rel_tol):
                 continue  # cannot beat the incumbent
             probe = best.rate_rps * (1.0 + rel_tol)
-            if predict(profile, probe, b, d, quantile=quantile).p99_latency_ms > slo_p99_ms:
+            if (
+                predict(
+                    profile, probe, b, d, quantile=quantile, service_cv=service_cv
+                ).p99_latency_ms
+                > slo_p99_ms
+            ):
                 continue
             lo = probe
-        if predict(profile, top, b, d, quantile=quantile).p99_latency_ms <= slo_p99_ms:
+        if (
+            predict(profile, top, b, d, quantile=quantile, service_cv=service_cv).p99_latency_ms
+            <= slo_p99_ms
+        ):
             rate = top
         else:
-            rate = _crossing(profile, b, d, slo_p99_ms, lo, top, rel_tol, quantile)
+            rate = _crossing(profile, b, d, slo_p99_ms, lo, top, rel_tol, quantile, service_cv)
         # the SLO must hold on the whole range below: p99 can dip and rise at low load
         # when D is long (in our checks never for D <= t(1), so those skip this)
         long_delay = b > 1 and d > float(profile.service_time_ms(1))
         for frac in _CONFIRM_FRACTIONS if long_delay else ():
             r = rate * frac
-            if r > 0.0 and predict(profile, r, b, d, quantile=quantile).p99_latency_ms > (
-                slo_p99_ms
-            ):
-                rate = _crossing(profile, b, d, slo_p99_ms, 0.0, r, rel_tol, quantile)
+            if r > 0.0 and predict(
+                profile, r, b, d, quantile=quantile, service_cv=service_cv
+            ).p99_latency_ms > (slo_p99_ms):
+                rate = _crossing(profile, b, d, slo_p99_ms, 0.0, r, rel_tol, quantile, service_cv)
                 break
         if rate <= 0.0:
             continue
-        pred = predict(profile, rate, b, d, quantile=quantile)
+        pred = predict(profile, rate, b, d, quantile=quantile, service_cv=service_cv)
         if (
             best is None
             or rate > best.rate_rps * (1.0 + rel_tol)

@@ -77,9 +77,11 @@ arguments, so repeated grids are cheap.
 
 from __future__ import annotations
 
+import itertools
 import math
 from dataclasses import dataclass
 from functools import lru_cache
+from statistics import NormalDist
 
 import numpy as np
 import numpy.typing as npt
@@ -113,6 +115,10 @@ _PRUNE = 1e-10  # arrival situations lighter than this (of all arrivals) are dro
 _GRID = 4096  # CDF grid points for the quantile
 _ATOM_EPS = 1e-12  # atoms lighter than this (of all arrivals) are dropped
 _WINDOW_EPS = 1e-9  # fill windows lighter than this get one segment, not Erlang nodes
+
+_JITTER_NODES_CHAIN = 5  # Gauss-Hermite nodes for the service-time jitter in the chain
+_JITTER_NODES = 3  # ... and for the service in progress when a request arrives
+_SQRT3 = math.sqrt(3.0)
 
 _GL_S = np.polynomial.legendre.leggauss(_SERVICE_NODES)
 _GL_W = np.polynomial.legendre.leggauss(_WAIT_NODES)
@@ -176,6 +182,26 @@ def _poisson_pmf(mu: FloatArray, kmax: int) -> FloatArray:
     return np.asarray(np.cumprod(ratios, axis=-1), dtype=np.float64)
 
 
+def _lognormal_nodes(cv: float, n: int) -> tuple[FloatArray, FloatArray]:
+    """Gauss-Hermite nodes/weights of a lognormal factor with mean 1 and CV ``cv``."""
+    if cv <= 0.0:
+        return np.ones(1), np.ones(1)
+    s2 = math.log1p(cv * cv)
+    z, wz = np.polynomial.hermite.hermgauss(n)
+    x = np.exp(-0.5 * s2 + math.sqrt(2.0 * s2) * z)
+    return np.asarray(x, dtype=np.float64), np.asarray(wz / math.sqrt(math.pi), dtype=np.float64)
+
+
+def _mixed_arrivals(lam: float, times: FloatArray, kmax: int, cv: float) -> FloatArray:
+    """``P(A = k)``, ``A`` the arrivals during a service of length ``times * X``
+    (``X`` lognormal, mean 1, CV ``cv``): a Poisson mixture; plain Poisson for cv = 0."""
+    x, wx = _lognormal_nodes(cv, _JITTER_NODES_CHAIN)
+    out = np.zeros((times.size, kmax + 1), dtype=np.float64)
+    for xi, wi in zip(x.tolist(), wx.tolist(), strict=True):
+        out += wi * _poisson_pmf(lam * times * xi, kmax)
+    return out
+
+
 def _capped_shift(n: IntArray, mu: FloatArray, big_b: int) -> FloatArray:
     """Distribution of ``min(B, n + Poisson(mu))`` over ``0..B``; shape ``n.shape + (B+1,)``.
 
@@ -234,14 +260,14 @@ def stability_limit_rps(profile: LatencyProfile, max_batch: int) -> float:
 # ----------------------------------------------------------------------------- chain
 
 
-def _chain(lam: float, table: FloatArray, big_b: int, delay: float) -> FloatArray:
+def _chain(lam: float, table: FloatArray, big_b: int, delay: float, cv: float = 0.0) -> FloatArray:
     """Stationary distribution of ``X`` (index ``X - 1``) at dispatch epochs."""
     s_b = float(table[big_b])
     y = _excess_decay(lam * s_b, big_b)
     excess = math.ceil(-math.log(_TAIL_EPS) / y) + 2
     n_states = big_b + min(excess, _MAX_EXCESS_STATES)  # states X = 1..n_states
 
-    pmf_a = _poisson_pmf(lam * table[1:], n_states)  # (B, n_states+1): arrivals in t(b)
+    pmf_a = _mixed_arrivals(lam, table[1:], n_states, cv)  # (B, n_states+1): arrivals in t(b)
 
     p = np.zeros((n_states + 1, n_states + 1), dtype=np.float64)  # rows/cols = X (0 unused)
     xs = np.arange(1, n_states + 1)
@@ -342,10 +368,11 @@ class _Situations:
     q: IntArray
     spread_r: FloatArray  # width of the quadrature cell, in R (values anchored on R)
     spread_e: FloatArray  # width of the quadrature cell, in E (values anchored on E)
+    ahead: IntArray  # full batches between the service in progress and this batch
 
 
 def _situations(
-    lam: float, table: FloatArray, big_b: int, delay: float, pi: FloatArray
+    lam: float, table: FloatArray, big_b: int, delay: float, pi: FloatArray, cv: float = 0.0
 ) -> _Situations:
     n_states = pi.size
     s_b = float(table[big_b])
@@ -355,22 +382,28 @@ def _situations(
     qs: list[IntArray] = []
     srs: list[FloatArray] = []
     ses: list[FloatArray] = []
+    aheads: list[IntArray] = []
 
     # (A) arrivals during a service at offset u; j = Y + N(u) requests ahead.
-    #     b < B: X = b, Y = 0; b = B: Y = X - B.
+    #     b < B: X = b, Y = 0; b = B: Y = X - B.  With jitter, the service in progress
+    #     lasts t(b) * X; integrating u over [0, t(b) X] weights long services more
+    #     (length bias), as it should.
     xg, wg = _GL_S
     jmax = n_states + big_b
-    for b in range(1, big_b + 1):
-        s = float(table[b])
+    jit_x, jit_w = _lognormal_nodes(cv, _JITTER_NODES)
+    for b, (xf, wf) in itertools.product(
+        range(1, big_b + 1), zip(jit_x.tolist(), jit_w.tolist(), strict=True)
+    ):
+        s = float(table[b]) * xf
         u = 0.5 * s * (xg + 1.0)  # (M,)
         du = 0.5 * s * wg
         if b < big_b:
             if pi[b - 1] <= _PRUNE:
                 continue
-            jd = _poisson_pmf(lam * u, min(jmax, 4 * big_b + 20)) * pi[b - 1]
+            jd = _poisson_pmf(lam * u, min(jmax, 4 * big_b + 20)) * (pi[b - 1] * wf)
         else:
             poi = _poisson_pmf(lam * u, jmax)  # (M, jmax+1)
-            ydist = pi[big_b - 1 :]
+            ydist = pi[big_b - 1 :] * wf
             jd = np.stack([np.convolve(ydist, poi[m])[: jmax + 1] for m in range(u.size)])
         w = jd * (lam * du)[:, None]
         mm, jj = np.nonzero(w > _PRUNE)
@@ -389,10 +422,11 @@ def _situations(
         cell = du[mm]
         srs.append(cell)
         ses.append(cell * (q - 1) / (jj + 1) if b < big_b else np.zeros(mm.size))
+        aheads.append((jj // big_b).astype(np.int64))
 
     # (B) arrivals while the free server waits for a batch timer after a service,
     # (C) arrivals to an idle server (the first starts the timer) and during its window.
-    pmf_a = _poisson_pmf(lam * table[1:], big_b)  # (B, B+1)
+    pmf_a = _mixed_arrivals(lam, table[1:], big_b, cv)  # (B, B+1)
     group_r: list[FloatArray] = []
     group_w: list[FloatArray] = []
     group_n: list[IntArray] = []
@@ -426,6 +460,7 @@ def _situations(
         qs.append(np.ones(1, dtype=np.int64))
         srs.append(np.zeros(1))
         ses.append(np.zeros(1))
+        aheads.append(np.zeros(1, dtype=np.int64))
         if big_b > 1:
             group_n.append(np.ones(1, dtype=np.int64))
             group_r.append(np.array([delay]))
@@ -456,6 +491,7 @@ def _situations(
             qs.append((gn[gi] + ki + 1).astype(np.int64))
             srs.append(np.zeros(gi.size))
             ses.append(dv[gi, mi])
+            aheads.append(np.zeros(gi.size, dtype=np.int64))
 
     w_all = np.concatenate(ws)
     w_all = w_all / w_all.sum()
@@ -473,11 +509,12 @@ def _situations(
         q=q_all[keep],
         spread_r=sr_all[keep],
         spread_e=se_all[keep],
+        ahead=np.concatenate(aheads)[keep],
     )
 
 
 def _distribution(
-    sit: _Situations, lam: float, table: FloatArray, big_b: int
+    sit: _Situations, lam: float, table: FloatArray, big_b: int, cv: float = 0.0
 ) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray, FloatArray]:
     """Latency law as atoms ``(value, mass)`` plus uniform segments ``(lo, hi, mass)``.
 
@@ -487,6 +524,11 @@ def _distribution(
     * ``N(R) >= K``: full before the server is free, latency ``R + t(B)`` (atom);
     * ``R < T_K <= E``: dispatched full at ``T_K``, latency ``T_K + t(B)`` (continuous;
       the Erlang CDF is interpolated linearly between nodes, so uniform segments).
+
+    With service jitter (CV ``cv``), every value also carries the jitter of its own
+    batch's service and, when it is anchored on ``R``, of the full batches ahead;
+    that normal-ish noise is represented by three points at ``0, +-sqrt(3) sd`` with
+    weights ``2/3, 1/6, 1/6`` (exact up to the fifth moment of a normal).
     """
     w, r, e, q = sit.w, sit.r, sit.e, sit.q
     k_need = big_b - q
@@ -495,7 +537,8 @@ def _distribution(
     pmf_e = _poisson_pmf(lam * e, big_b - 1)  # (n, B)
     atom_m1 = pmf_e * w[:, None]
     use = (kk[None, :] < k_need[:, None]) & (atom_m1 > _ATOM_EPS)
-    atom_v1 = e[:, None] + table[np.minimum(q[:, None] + kk[None, :], big_b)]
+    sizes1 = np.minimum(q[:, None] + kk[None, :], big_b)
+    atom_v1 = e[:, None] + table[sizes1]
     rows = np.arange(q.size)
     kidx = np.clip(k_need - 1, 0, big_b - 1)
     # F(x) = P(T_K <= x) = P(N(x) >= K); at E from the same pmf
@@ -545,15 +588,32 @@ def _distribution(
     mass = np.concatenate([atom_m1[use], w * f_r])
     # atoms stand for quadrature cells: spread each uniformly over its cell's width
     width = np.concatenate([np.broadcast_to(sit.spread_e[:, None], use.shape)[use], sit.spread_r])
+    floor = float(table[1])  # nobody is faster than a lone request
+    if cv > 0.0:
+        floor *= max(1.0 - _SQRT3 * cv, 0.0)
+        on_r = np.broadcast_to((e <= r)[:, None], use.shape)[use]
+        ahead = np.concatenate([np.broadcast_to(sit.ahead[:, None], use.shape)[use], sit.ahead])
+        t_own = np.concatenate([table[sizes1][use], np.full(q.size, s_full)])
+        queued = np.concatenate([on_r, np.ones(q.size, dtype=bool)]) * ahead
+        sd = cv * np.sqrt(t_own**2 + queued * s_full**2)
+        off = np.array([-_SQRT3, 0.0, _SQRT3])
+        pw = np.array([1.0 / 6.0, 2.0 / 3.0, 1.0 / 6.0])
+        vals = (vals[:, None] + sd[:, None] * off[None, :]).ravel()
+        mass = (mass[:, None] * pw[None, :]).ravel()
+        width = np.repeat(width, 3)
+        seg_sd = cv * s_full * off
+        seg_lo = (seg_lo[:, None] + seg_sd[None, :]).ravel()
+        seg_hi = (seg_hi[:, None] + seg_sd[None, :]).ravel()
+        seg_m = (seg_m[:, None] * pw[None, :]).ravel()
+    vals = np.maximum(vals, floor)
     wide = width > 0.0
     if np.any(wide):
         half = 0.5 * width[wide]
-        floor = float(table[1])  # nobody is faster than a lone request
         seg_lo = np.concatenate([seg_lo, np.maximum(vals[wide] - half, floor)])
         seg_hi = np.concatenate([seg_hi, vals[wide] + half])
         seg_m = np.concatenate([seg_m, mass[wide]])
         vals, mass = vals[~wide], mass[~wide]
-    return vals, mass, seg_lo, seg_hi, seg_m
+    return vals, mass, np.maximum(seg_lo, floor), np.maximum(seg_hi, floor), seg_m
 
 
 def _summarise(
@@ -614,7 +674,12 @@ def _summarise(
 
 @lru_cache(maxsize=65536)
 def _predict_cached(
-    times: tuple[float, ...], rate_rps: float, big_b: int, delay: float, level: float
+    times: tuple[float, ...],
+    rate_rps: float,
+    big_b: int,
+    delay: float,
+    level: float,
+    cv: float,
 ) -> QueuePrediction:
     table = np.asarray(times, dtype=np.float64)
     limit = 1000.0 * big_b / float(table[big_b])
@@ -633,28 +698,31 @@ def _predict_cached(
         )
     if rate_rps <= 1e-9:  # (numerically) no traffic
         # no traffic: a lone request waits out the timer (unless B = 1) and runs alone
-        lone = float(table[1]) + (delay if big_b > 1 else 0.0)
+        wait = delay if big_b > 1 else 0.0
+        s2 = math.log1p(cv * cv)
+        factor = math.exp(-0.5 * s2 + math.sqrt(s2) * NormalDist().inv_cdf(level))
         return QueuePrediction(
             rate_rps=rate_rps,
             max_batch=big_b,
             max_delay_ms=delay,
             stable=True,
             stability_limit_rps=limit,
-            mean_latency_ms=lone,
-            p99_latency_ms=lone,
+            mean_latency_ms=wait + float(table[1]),
+            p99_latency_ms=wait + float(table[1]) * factor,
             mean_batch=1.0,
             utilisation=0.0,
             quantile=level,
         )
     lam = rate_rps / 1000.0  # per ms
-    pi = _chain(lam, table, big_b, delay)
+    pi = _chain(lam, table, big_b, delay, cv)
     bsz = np.minimum(np.arange(1, pi.size + 1), big_b)
     mean_batch = min(max(float((pi * bsz).sum()), 1.0), float(big_b))
     busy = float((pi * table[bsz]).sum())
     utilisation = min(lam * busy / mean_batch, 1.0)
-    sit = _situations(lam, table, big_b, delay, pi)
-    mean, quant = _summarise(*_distribution(sit, lam, table, big_b), level)
-    quant = max(quant, float(table[1]))
+    sit = _situations(lam, table, big_b, delay, pi, cv)
+    mean, quant = _summarise(*_distribution(sit, lam, table, big_b, cv), level)
+    if cv == 0.0:
+        quant = max(quant, float(table[1]))
     return QueuePrediction(
         rate_rps=rate_rps,
         max_batch=big_b,
@@ -676,6 +744,7 @@ def predict(
     max_delay_ms: float,
     *,
     quantile: float = 0.99,
+    service_cv: float = 0.0,
 ) -> QueuePrediction:
     """Predict latency, batch size and utilisation of one replica.
 
@@ -686,6 +755,11 @@ def predict(
             irrelevant).
         max_delay_ms: ``D`` >= 0, the longest the oldest request waits for a batch to fill.
         quantile: the latency quantile to report in ``p99_latency_ms`` (0.5-0.9999).
+        service_cv: coefficient of variation of the service time of a batch around
+            ``t(b)`` (lognormal, mean ``t(b)``); 0 (default) for deterministic service.
+            Real servers typically show 0.05-0.3; ignoring it makes the p99
+            optimistic (by ~5-20 % at CV 0.2).  This extension is approximate (see
+            docs/performance-model.md for its validation).
 
     Returns:
         A :class:`QueuePrediction`; latencies are ``inf`` when ``rate_rps`` is at or
@@ -699,6 +773,8 @@ def predict(
         raise ValueError("rate_rps must be finite and >= 0")
     if not 0.5 <= quantile < 1.0:
         raise ValueError("quantile must be in [0.5, 1)")
+    if not 0.0 <= service_cv <= 1.0:
+        raise ValueError("service_cv must be in [0, 1]")
     table = profile.service_time_table(int(max_batch))
     return _predict_cached(
         tuple(float(v) for v in table),
@@ -706,12 +782,20 @@ def predict(
         int(max_batch),
         float(max_delay_ms),
         float(quantile),
+        float(service_cv),
     )
 
 
-def p99_at(profile: LatencyProfile, rate_rps: float, max_batch: int, max_delay_ms: float) -> float:
+def p99_at(
+    profile: LatencyProfile,
+    rate_rps: float,
+    max_batch: int,
+    max_delay_ms: float,
+    *,
+    service_cv: float = 0.0,
+) -> float:
     """Predicted p99 latency (ms) at ``rate_rps`` per replica; ``inf`` when unstable."""
-    return predict(profile, rate_rps, max_batch, max_delay_ms).p99_latency_ms
+    return predict(profile, rate_rps, max_batch, max_delay_ms, service_cv=service_cv).p99_latency_ms
 
 
 def predict_table(
@@ -721,6 +805,7 @@ def predict_table(
     max_delays_ms: npt.ArrayLike,
     *,
     quantile: float = 0.99,
+    service_cv: float = 0.0,
 ) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray]:
     """Vectorised :func:`predict` over broadcast arrays of ``(rate, B, D)``.
 
@@ -735,7 +820,14 @@ def predict_table(
     )
     out = np.empty((4, *r.shape), dtype=np.float64)
     for idx in np.ndindex(r.shape):
-        pr = predict(profile, float(r[idx]), int(bb[idx]), float(dd[idx]), quantile=quantile)
+        pr = predict(
+            profile,
+            float(r[idx]),
+            int(bb[idx]),
+            float(dd[idx]),
+            quantile=quantile,
+            service_cv=service_cv,
+        )
         out[(0, *idx)] = pr.p99_latency_ms
         out[(1, *idx)] = pr.mean_latency_ms
         out[(2, *idx)] = pr.mean_batch

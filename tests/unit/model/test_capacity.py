@@ -113,3 +113,11 @@ def test_loose_slo_is_capped_below_saturation() -> None:
     assert cap99.rate_rps == pytest.approx(0.99 * cap.stability_limit_rps)
     with pytest.raises(ValueError):
         capacity_at_slo(GPU, 10.0, max_load_fraction=1.0)
+
+
+def test_jitter_lowers_capacity() -> None:
+    steady = capacity_at_slo(GPU, 40.0, [4, 16], [0.0, 2.0])
+    noisy = capacity_at_slo(GPU, 40.0, [4, 16], [0.0, 2.0], service_cv=0.3)
+    assert noisy.feasible
+    assert noisy.rate_rps < steady.rate_rps
+    assert p99_at(GPU, noisy.rate_rps, noisy.max_batch, noisy.max_delay_ms, service_cv=0.3) <= 40.0

@@ -87,3 +87,12 @@ def test_large_batches_stay_finite() -> None:
 def test_rejects_bad_arguments(rate: float, b: int, d: float, q: float) -> None:
     with pytest.raises(ValueError):
         predict(GPU, rate, b, d, quantile=q)
+
+
+def test_zero_load_with_jitter_uses_the_lognormal_quantile() -> None:
+    idle = predict(GPU, 0.0, 4, 2.0, service_cv=0.2)
+    assert idle.mean_latency_ms == pytest.approx(8.0)
+    # p99 of a lognormal with mean 6 and CV 0.2 is ~6 * 1.55
+    assert 2.0 + 6.0 * 1.45 < idle.p99_latency_ms < 2.0 + 6.0 * 1.65
+    with pytest.raises(ValueError):
+        predict(GPU, 10.0, 4, 2.0, service_cv=-0.1)

@@ -91,3 +91,30 @@ def test_no_batching_is_exact_md1(rho: float) -> None:
         lo, hi = (mid, hi) if _md1_wait_cdf(mid, lam, s) < 0.99 else (lo, mid)
     assert pred.p99_latency_ms == pytest.approx(lo + s, rel=0.01)
     assert pred.mean_latency_ms == pytest.approx(s + rho * s / (2 * (1 - rho)), rel=1e-3)
+
+
+JITTER_GRID = [
+    (GPU, 1, 0.0, 0.3, 0.85),
+    (GPU, 4, 2.0, 0.2, 0.6),
+    (GPU, 16, 10.0, 0.2, 0.85),
+    (GPU, 16, 0.0, 0.4, 0.6),
+    (CPU, 16, 2.0, 0.3, 0.85),
+]
+
+
+@pytest.mark.parametrize(
+    ("profile", "b", "d", "cv", "frac"),
+    JITTER_GRID,
+    ids=[f"{p.label}-B{b}-D{d:g}-cv{cv:g}-{f:.0%}" for p, b, d, cv, f in JITTER_GRID],
+)
+def test_service_jitter_matches_simulation(
+    profile: LatencyProfile, b: int, d: float, cv: float, frac: float
+) -> None:
+    rate = frac * stability_limit_rps(profile, b)
+    arr = poisson_arrivals_ms(rate, 150_000, np.random.default_rng(2000 + b))
+    sim = simulate_batching(arr, profile, b, d, service_jitter_cv=cv, rng=np.random.default_rng(7))
+    pred = predict(profile, rate, b, d, service_cv=cv)
+    assert pred.p99_latency_ms == pytest.approx(sim.quantile_ms(0.99, warmup=0.02), rel=0.15)
+    assert pred.mean_latency_ms == pytest.approx(sim.mean_ms(warmup=0.02), rel=0.10)
+    # and ignoring the jitter would have been clearly optimistic
+    assert predict(profile, rate, b, d).p99_latency_ms < pred.p99_latency_ms
