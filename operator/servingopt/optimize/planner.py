@@ -680,8 +680,13 @@ def _decide(
     n_feasible = int(rows.feasible.sum())
     head = (
         f"chose {c.itype.name} ({c.itype.pool}, {'spot mix' if spot else 'on-demand'}) with "
-        f"variant {c.variant}: ${cost:.3f}/h for {replicas} replicas at {demand:.1f} req/s, "
-        f"cheapest of {n_feasible} configurations meeting the SLO"
+        f"variant {c.variant}: ${cost:.3f}/h for {_plural(replicas, 'replica')} at "
+        f"{demand:.1f} req/s, "
+        + (
+            f"cheapest of {n_feasible} configurations meeting the SLO"
+            if n_feasible > 1
+            else "the only configuration meeting the SLO"
+        )
         if ok
         else f"no configuration meets p99 <= {slo:g} ms at {demand:.1f} req/s within the "
         f"bounds; least bad: {c.itype.name} with variant {c.variant}"
@@ -719,8 +724,9 @@ def _decide(
     out += _bound_reasons(rows, order, win, cands, grid, spec, room)
     if spot:
         out.append(
-            f"spot: {int(mix.on_demand_replicas[0])} on-demand + {int(mix.spot_replicas[0])} spot "
-            f"replicas (policy maxPercent {policy.spot.max_percent}%, on-demand base "
+            f"spot: {int(mix.on_demand_replicas[0])} on-demand + "
+            f"{_plural(int(mix.spot_replicas[0]), 'spot replica')} "
+            f"(policy maxPercent {policy.spot.max_percent}%, on-demand base "
             f"{policy.spot.on_demand_base_replicas}); interruption risk "
             f"${float(mix.interruption_cost[0]):.4f}/h"
         )
@@ -779,6 +785,10 @@ def _decide(
         corrections=dict(corrections),
     )
     return decision, (hpa.target_fraction if hpa else None)
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"
 
 
 def _infeasible_reason(
