@@ -65,8 +65,12 @@ def validate(
     requests: int = 300_000,
     seeds: Sequence[int] = (11, 12),
     warmup: float = 0.02,
+    service_cv: float = 0.0,
 ) -> list[ValidationRow]:
-    """Simulate and predict every grid point; simulated figures average the seeds."""
+    """Simulate and predict every grid point; simulated figures average the seeds.
+
+    ``service_cv`` > 0 simulates lognormal service jitter and passes it to the model.
+    """
     rows: list[ValidationRow] = []
     delays = list(delays_ms)
     for name, prof in (profiles or REFERENCE_PROFILES).items():
@@ -81,10 +85,12 @@ def validate(
                             prof,
                             b,
                             d,
+                            service_jitter_cv=service_cv,
+                            rng=np.random.default_rng(10_000 + s),
                         )
                         for s in seeds
                     ]
-                    pred = predict(prof, rate, b, d)
+                    pred = predict(prof, rate, b, d, service_cv=service_cv)
                     rows.append(
                         ValidationRow(
                             profile=name,
