@@ -33,6 +33,10 @@ from .settings import Options, configure
 MS = (GROUP, VERSION, "modelservings")
 TICK_SECONDS = 10.0
 JITTER = 0.1
+# Outcomes worth another look before the policy's interval: metrics may come back, a
+# spec may be fixed elsewhere (a missing Deployment created), a failed apply retried.
+RETRY_SOON = frozenset({"Invalid", "Held"})
+RETRY_SOON_SECONDS = 15.0
 log = logging.getLogger("servingopt.controller")
 
 
@@ -86,13 +90,9 @@ def _deps(runtime: Runtime, indexes: Mapping[str, Any]) -> Deps:
 
     nodes = {k: _first(nodes_index, k) for k in nodes_index} if nodes_index else {}
 
-    def post_event(body: Any, kind: str, reason: str, message: str) -> None:
-        kopf.event(body, type=kind, reason=reason, message=message)
-
     return Deps(
         kube=runtime.kube,
         source_for=runtime.source_for,
-        post_event=post_event,
         metrics=runtime.metrics,
         default_prometheus_url=runtime.options.prometheus_url,
         nodes=nodes,
@@ -101,7 +101,7 @@ def _deps(runtime: Runtime, indexes: Mapping[str, Any]) -> Deps:
     )
 
 
-async def _run(body: Mapping[str, Any], memo: Any, indexes: Mapping[str, Any]) -> str:
+async def _run(body: Mapping[str, Any], memo: Any, indexes: Mapping[str, Any]) -> None:
     runtime: Runtime = memo.runtime
     meta = body["metadata"]
     key = (meta["namespace"], meta["name"])
@@ -112,8 +112,9 @@ async def _run(body: Mapping[str, Any], memo: Any, indexes: Mapping[str, Any]) -
         except ApiError as error:
             raise kopf.TemporaryError(f"API error: {error}", delay=10) from error
     interval = _replan_interval(body, indexes.get("policies_index"))
+    if result.outcome in RETRY_SOON:
+        interval = min(interval, RETRY_SOON_SECONDS)
     runtime.next_due[key] = time.time() + interval * random.uniform(1 - JITTER, 1 + JITTER)
-    return result.outcome
 
 
 def _replan_interval(body: Mapping[str, Any], policies: Any) -> float:
@@ -135,6 +136,12 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
     credentials = Credentials.load(options.kubeconfig, options.context)
     kube = KubeClient(credentials, timeout=options.api_timeout)
     memo.runtime = Runtime(options, kube, memo.metrics)
+
+
+@kopf.on.login()
+def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
+    """In-cluster service account first, else the kubeconfig ($KUBECONFIG)."""
+    return kopf.login_with_service_account(**kwargs) or kopf.login_with_kubeconfig(**kwargs)
 
 
 @kopf.on.cleanup()
@@ -186,8 +193,9 @@ def hpas_index(namespace: str | None, name: str, spec: kopf.Spec, **_: Any) -> d
 @kopf.on.resume(*MS)
 @kopf.on.create(*MS)
 @kopf.on.update(*MS, field="spec")
-async def reconcile_modelserving(body: kopf.Body, memo: kopf.Memo, **kwargs: Any) -> str:
-    return await _run(body, memo, kwargs)
+async def reconcile_modelserving(body: kopf.Body, memo: kopf.Memo, **kwargs: Any) -> None:
+    # Returns nothing: kopf would store a result in the status, which servingopt owns.
+    await _run(body, memo, kwargs)
 
 
 @kopf.timer(*MS, interval=TICK_SECONDS, initial_delay=TICK_SECONDS)

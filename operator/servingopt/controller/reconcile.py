@@ -60,7 +60,7 @@ class Deps:
     source_for: Callable[[str], MetricSource]
     planner: Planner = field(default_factory=_default_planner)
     clock: Callable[[], float] = time.time
-    post_event: EventPoster = lambda body, kind, reason, message: None
+    post_event: EventPoster | None = None  # None: create Events through ``kube``
     metrics: OperatorMetrics = field(default_factory=OperatorMetrics)
     default_prometheus_url: str | None = None
     # Caches filled by kopf indexes; empty means "read from the API".
@@ -191,8 +191,10 @@ async def reconcile(deps: Deps, body: Mapping[str, Any]) -> Result:
     started = deps.clock()
     meta = body["metadata"]
     key = (meta["namespace"], meta["name"])
+    writes_before = deps.kube.write_count
     with deps.metrics.reconcile_duration.labels(*key).time():
         result = await _reconcile(deps, body, started)
+    deps.metrics.api_writes.labels(*key).inc(deps.kube.write_count - writes_before)
     deps.metrics.decisions.labels(*key, result.outcome).inc()
     return result
 
@@ -312,7 +314,6 @@ async def _reconcile(deps: Deps, body: Mapping[str, Any], now: float) -> Result:
         applied_at=applied_meta.get("at"),
         applied_generation=applied_meta.get("generation"),
     )
-    written = await _report(deps, body, previous, findings)
     new_state: dict[str, Any] = {
         "guard": verdict.memory.to_dict(),
         "corrections": planning.corrections_to_dict(corrections),
@@ -321,7 +322,9 @@ async def _reconcile(deps: Deps, body: Mapping[str, Any], now: float) -> Result:
         new_state["baseline"] = baseline.to_dict()
     if applied_meta:
         new_state["applied"] = applied_meta
+    # Memory first: a crash after an apply must not forget that the change happened.
     await io.save_state_annotation(deps.kube, body, new_state)
+    written = await _report(deps, body, previous, findings)
     _export(deps, meta, report, sample, slo, verdict)
     return Result(verdict.outcome, writes, written)
 
@@ -381,7 +384,14 @@ async def _report(
     if entry is not None:
         action = str(entry["action"])
         reason, _, message = str(entry.get("reason", "")).partition(": ")
-        deps.post_event(body, EVENT_TYPES.get(action, "Normal"), action, message or reason)
+        kind = EVENT_TYPES.get(action, "Normal")
+        if deps.post_event is not None:
+            deps.post_event(body, kind, action, message or reason)
+        else:
+            try:
+                await io.post_event(deps.kube, body, kind, action, message or reason, findings.now)
+            except ApiError as error:
+                log.warning("posting an event failed: %s", error)
     return written
 
 

@@ -39,8 +39,8 @@ def configure(settings: kopf.OperatorSettings, options: Options) -> None:
     # Watches: ask the server to end each watch after watch_timeout and the client to
     # give up a little later, so a silently dead connection is replaced within minutes
     # (kopf re-lists on 410 Gone by itself).
-    settings.watching.server_timeout = options.watch_timeout
-    settings.watching.client_timeout = options.watch_timeout + 30
+    settings.watching.server_timeout = int(options.watch_timeout)  # the API wants an integer
+    settings.watching.client_timeout = int(options.watch_timeout) + 30
     settings.watching.connect_timeout = 10
     settings.watching.reconnect_backoff = 1.0
     # Other API calls made by kopf (patches of its annotations, events).

@@ -86,6 +86,10 @@ class KubeClient:
         self.requests = 0
         self._session: aiohttp.ClientSession | None = None
 
+    @property
+    def write_count(self) -> int:
+        return sum(self.writes.values())
+
     @classmethod
     def for_url(cls, url: str, **kwargs: Any) -> KubeClient:
         return cls(Credentials(server=str(url).rstrip("/")), **kwargs)

@@ -6,6 +6,7 @@ Everything here is a few API calls around the pure builders of :mod:`.manifests`
 from __future__ import annotations
 
 import json
+import socket
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -189,3 +190,11 @@ async def save_state_annotation(
         {"metadata": {"annotations": {m.STATE_ANNOTATION: text}}},
     )
     return True
+
+
+async def post_event(
+    kube: KubeClient, ms: Mapping[str, Any], kind: str, reason: str, message: str, now: str
+) -> None:
+    """Post an Event; a failure is logged by the caller, never fatal."""
+    body = m.event(ms, kind, reason, message, now, socket.gethostname())
+    await kube.create(paths.events(ms["metadata"]["namespace"]), body)

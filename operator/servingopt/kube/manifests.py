@@ -479,3 +479,31 @@ def release_bodies(applied_shape: Body, live: Mapping[str, Any]) -> tuple[Body, 
         "metadata": {"name": meta.get("name"), "namespace": meta.get("namespace")},
     }
     return handover, empty
+
+
+def event(
+    ms: Mapping[str, Any], kind: str, reason: str, message: str, now: str, instance: str
+) -> Body:
+    """A core/v1 Event about a ModelServing."""
+    meta = ms["metadata"]
+    return {
+        "apiVersion": "v1",
+        "kind": "Event",
+        "metadata": {"generateName": f"{meta['name']}.", "namespace": meta["namespace"]},
+        "involvedObject": {
+            "apiVersion": API_VERSION,
+            "kind": "ModelServing",
+            "name": meta["name"],
+            "namespace": meta["namespace"],
+            "uid": meta.get("uid"),
+        },
+        "type": kind,
+        "reason": reason,
+        "message": message[:1024],
+        "source": {"component": FIELD_MANAGER},
+        "reportingComponent": FIELD_MANAGER,
+        "reportingInstance": instance,
+        "firstTimestamp": now,
+        "lastTimestamp": now,
+        "count": 1,
+    }

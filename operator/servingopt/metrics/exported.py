@@ -50,6 +50,12 @@ class OperatorMetrics:
             registry=r,
             buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
         )
+        self.api_writes = Counter(
+            "servingopt_api_writes",
+            "Writes sent to the Kubernetes API by reconciles (applies, patches, deletes)",
+            LABELS,
+            registry=r,
+        )
         self.slo_attainment = Gauge(
             "servingopt_slo_attainment_ratio",
             "Observed p99 within the SLO (1) or not (0); SLO / p99 when breached",
@@ -64,6 +70,7 @@ class OperatorMetrics:
             self.projected_cost,
             self.savings,
             self.rollbacks,
+            self.api_writes,
             self.reconcile_duration,
             self.slo_attainment,
         ):
