@@ -1,0 +1,66 @@
+"""HPA target margins, behavior and the model replay evaluator."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from servingopt.optimize.autoscaling import (
+    AutoscalingCandidate,
+    behavior_for,
+    replay_with_model,
+    target_fraction,
+)
+
+
+def test_target_fraction_takes_the_larger_headroom() -> None:
+    assert target_fraction("Balanced", 0.0) == pytest.approx(0.8)
+    assert target_fraction("Conservative", 0.0) == pytest.approx(0.65)
+    assert target_fraction("Aggressive", 0.0) == pytest.approx(0.9)
+    # demand that grows 50 % within a start-up: 1 / (1.5 * 1.1)
+    assert target_fraction("Aggressive", 0.5) == pytest.approx(1 / 1.65)
+    assert target_fraction("Balanced", 5.0) == pytest.approx(1 / 2.2)  # ramp capped at 100 %
+
+
+@pytest.mark.parametrize("kind", ["steady", "variable", "spiky", "periodic", "unknown"])
+def test_scale_down_never_undoes_a_scale_up_in_flight(kind: str) -> None:
+    behavior = behavior_for(kind, startup_s=900, scale_down_window_s=300)  # type: ignore[arg-type]
+    assert behavior["scaleDown"]["stabilizationWindowSeconds"] == 900
+    assert behavior["scaleUp"]["stabilizationWindowSeconds"] == 0
+
+
+def _candidate(
+    rps: np.ndarray, target: float, startup: int, window: int = 300
+) -> AutoscalingCandidate:
+    return AutoscalingCandidate(
+        target_rps=target,
+        min_replicas=1,
+        max_replicas=100,
+        behavior=behavior_for("variable", startup, window),
+        capacity_rps=100.0,
+        startup_seconds=startup,
+        hourly_cost_per_replica=1.0,
+        timestamps_s=np.arange(rps.size) * 60.0,
+        requests_per_second=rps,
+    )
+
+
+def test_replay_counts_the_start_up_lag_as_overload() -> None:
+    # demand jumps from 100 to 400 req/s: 4 replicas needed at a 100 req/s capacity
+    rps = np.concatenate([np.full(30, 100.0), np.full(30, 400.0)])
+    quick = replay_with_model(_candidate(rps, 100.0, startup=60))
+    slow = replay_with_model(_candidate(rps, 100.0, startup=300))
+    assert quick.slo_violation_fraction == pytest.approx(1 / 60)  # one minute late
+    assert slow.slo_violation_fraction == pytest.approx(5 / 60)  # five minutes late
+    # a lower target keeps headroom through the jump's lag only if it is big enough
+    roomy = replay_with_model(_candidate(rps, 25.0, startup=300))
+    assert roomy.slo_violation_fraction == 0.0
+    assert roomy.hourly_cost > slow.hourly_cost
+
+
+def test_replay_holds_replicas_through_the_scale_down_window() -> None:
+    rps = np.concatenate([np.full(10, 400.0), np.full(50, 100.0)])
+    short = replay_with_model(_candidate(rps, 100.0, startup=60, window=300))
+    long = replay_with_model(_candidate(rps, 100.0, startup=60, window=1800))
+    assert long.hourly_cost > short.hourly_cost
+    assert short.slo_violation_fraction == long.slo_violation_fraction == 0.0
