@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -300,3 +301,27 @@ def test_minimum_replica_floor_is_priced_into_the_choice() -> None:
     assert decision.replicas * decision.target_rps_per_replica >= 100.0
     steady = plan(vision_spec(), catalog(), None, _history(np.full(600, 5.0)))
     assert steady.traffic == "steady" and steady.instance_type == "c5.2xlarge"
+
+
+SHARED = Path(__file__).resolve().parents[3].parent / "shared" / "data" / "traces"
+
+
+@pytest.mark.skipif(
+    not (SHARED / "alibaba-genai-2026-qps.csv").exists(), reason="shared traces absent"
+)
+def test_real_production_demand_curve() -> None:
+    """22 h of a production Stable Diffusion service's QPS (Alibaba GenTD26), per minute,
+    rescaled to a 300 req/s mean: bursty, so the plan must hold capacity for its p75."""
+    import csv
+
+    with (SHARED / "alibaba-genai-2026-qps.csv").open() as f:
+        rows = [(float(r["timestamp_anon"]), float(r["value"])) for r in csv.DictReader(f)]
+    ts = np.array([r[0] for r in rows])
+    minute = ((ts - ts.min()) // 60).astype(int)
+    rps = np.bincount(minute, weights=np.array([r[1] for r in rows]))
+    rps *= 300.0 / rps.mean()
+    decision = plan(vision_spec(), catalog(), None, _history(rps))
+    assert decision.slo_feasible
+    assert decision.traffic in ("spiky", "variable")
+    covered = decision.min_replicas * decision.target_rps_per_replica
+    assert covered >= float(np.quantile(rps, 0.75)) * 0.999 or decision.min_replicas == 50
