@@ -24,6 +24,7 @@ from servingopt.model import (
     simulate_batching,
     stability_limit_rps,
 )
+from servingopt.model.validation import format_rows, validate
 
 GPU = LatencyProfile.from_coefficients(5.0, 1.0, label="gpu-like")
 CPU = LatencyProfile.from_coefficients(0.2, 4.0, label="cpu-like")
@@ -118,3 +119,12 @@ def test_service_jitter_matches_simulation(
     assert pred.mean_latency_ms == pytest.approx(sim.mean_ms(warmup=0.02), rel=0.10)
     # and ignoring the jitter would have been clearly optimistic
     assert predict(profile, rate, b, d).p99_latency_ms < pred.p99_latency_ms
+
+
+def test_validation_module_smoke() -> None:
+    rows = validate(
+        {"gpu": GPU}, batches=(4,), delays_ms=(2.0,), loads=(0.5,), requests=30_000, seeds=(3,)
+    )
+    assert len(rows) == 1
+    assert abs(rows[0].p99_error) < 0.15
+    assert "load 0.50" in format_rows(rows)
