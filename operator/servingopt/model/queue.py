@@ -78,7 +78,6 @@ arguments, so repeated grids are cheap.
 
 from __future__ import annotations
 
-import itertools
 import math
 from dataclasses import dataclass
 from functools import lru_cache
@@ -392,37 +391,48 @@ def _situations(
     xg, wg = _GL_S
     jmax = n_states + big_b
     jit_x, jit_w = _lognormal_nodes(cv, _JITTER_NODES)
-    for b, (xf, wf) in itertools.product(
-        range(1, big_b + 1), zip(jit_x.tolist(), jit_w.tolist(), strict=True)
-    ):
-        s = float(table[b]) * xf
-        u = 0.5 * s * (xg + 1.0)  # (M,)
-        du = 0.5 * s * wg
-        if b < big_b:
-            if pi[b - 1] <= _PRUNE:
-                continue
-            jd = _poisson_pmf(lam * u, min(jmax, 4 * big_b + 20)) * (pi[b - 1] * wf)
-        else:
-            poi = _poisson_pmf(lam * u, jmax)  # (M, jmax+1)
-            ydist = pi[big_b - 1 :] * wf
-            jd = np.stack([np.convolve(ydist, poi[m])[: jmax + 1] for m in range(u.size)])
-        w = jd * (lam * du)[:, None]
-        mm, jj = np.nonzero(w > _PRUNE)
-        if mm.size == 0:
-            continue
-        uu = u[mm]
+    # b < B (Y = 0), all (b, jitter node) pairs at once
+    live = np.nonzero(pi[: big_b - 1] > _PRUNE)[0]  # b - 1
+    if live.size:
+        sb = (table[live + 1][:, None] * jit_x[None, :]).ravel()  # (C,) service lengths
+        wb = (pi[live][:, None] * jit_w[None, :]).ravel()
+        u = 0.5 * sb[:, None] * (xg[None, :] + 1.0)  # (C, M)
+        du = 0.5 * sb[:, None] * wg[None, :]
+        w = _poisson_pmf(lam * u, min(jmax, 4 * big_b + 20)) * (wb[:, None] * lam * du)[:, :, None]
+        cc, mm, jj = np.nonzero(w > _PRUNE)
+        uu = u[cc, mm]
         q = jj % big_b + 1
-        ws.append(w[mm, jj])
-        rs.append((s - uu) + (jj // big_b) * s_b)
-        # age of the oldest request in the tagged request's batch, at its arrival:
-        # the j arrivals of this service are uniform on [0, u]; otherwise 1/lambda apart
-        age = (q - 1) * uu / (jj + 1) if b < big_b else (q - 1) / lam
-        es.append(delay - age)
+        ws.append(w[cc, mm, jj])
+        rs.append((sb[cc] - uu) + (jj // big_b) * s_b)
+        # age of the oldest request in the tagged request's batch, at its arrival: the
+        # j arrivals of this service are uniform on [0, u]
+        es.append(delay - (q - 1) * uu / (jj + 1))
         qs.append(q.astype(np.int64))
         # each node stands for a cell of width du in u: R moves 1:1 with u, E by dage/du
-        cell = du[mm]
+        cell = du[cc, mm]
         srs.append(cell)
-        ses.append(cell * (q - 1) / (jj + 1) if b < big_b else np.zeros(mm.size))
+        ses.append(cell * (q - 1) / (jj + 1))
+        aheads.append((jj // big_b).astype(np.int64))
+    # b = B: Y = X - B leftovers ahead too
+    ydist = pi[big_b - 1 :]
+    for xf, wf in zip(jit_x.tolist(), jit_w.tolist(), strict=True):
+        s = s_b * xf
+        u1 = 0.5 * s * (xg + 1.0)  # (M,)
+        du1 = 0.5 * s * wg
+        poi = _poisson_pmf(lam * u1, jmax)  # (M, jmax+1)
+        jd = np.stack([np.convolve(ydist * wf, poi[m])[: jmax + 1] for m in range(u1.size)])
+        w1 = jd * (lam * du1)[:, None]
+        mm, jj = np.nonzero(w1 > _PRUNE)
+        if mm.size == 0:
+            continue
+        uu = u1[mm]
+        q = jj % big_b + 1
+        ws.append(w1[mm, jj])
+        rs.append((s - uu) + (jj // big_b) * s_b)
+        es.append(delay - (q - 1) / lam)  # requests in this batch ~1/lambda apart
+        qs.append(q.astype(np.int64))
+        srs.append(du1[mm])
+        ses.append(np.zeros(mm.size))
         aheads.append((jj // big_b).astype(np.int64))
 
     # (B) arrivals while the free server waits for a batch timer after a service,
