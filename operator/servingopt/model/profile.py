@@ -99,8 +99,8 @@ class LatencyProfile:
         the least-squares slope ``c`` when the line fits within ``tolerance`` (relative
         residual), otherwise with the slope of the last measured segment (the local
         trend is a better guess than a line that does not fit).  Below the first point
-        it is extended the same way towards ``b = 1`` and floored at a small positive
-        value.
+        it is extended towards ``b = 1`` with slope ``c`` when the line fits, else with
+        the first segment's slope, and floored at 5 % of the first measured time.
 
         A single point ``(b0, t0)`` carries no information about how batching scales,
         so it is read pessimistically as "batching does not help":
