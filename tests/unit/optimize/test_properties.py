@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -113,4 +114,38 @@ def test_any_input_gives_a_decision_never_an_exception(
     assert isinstance(d.slo_feasible, bool) and d.reasons
     if d.slo_feasible:
         assert d.hourly_cost <= budget + 1e-9 and d.replicas <= max_replicas
+    json.dumps(d.to_json(), allow_nan=False)
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    st.lists(st.floats(0.0, 3000.0), min_size=3, max_size=400),
+    slos,
+    st.floats(0.0, 0.95),
+    st.sampled_from(["Off", "On", "Auto"]),
+    st.integers(0, 100),
+)
+def test_invariants_with_history_cache_and_spot(
+    history: list[float], slo: float, hit: float, mode: str, spot_percent: int
+) -> None:
+    spec = vision_spec(
+        slo={"latencyP99Ms": slo},
+        candidates={"capacityTypes": ["on-demand", "spot"]},
+        caching={"mode": mode, "maxSizeMiB": 256},
+        autoscaling={"minReplicas": 1, "maxReplicas": 200},
+    )
+    policy = ServingPolicySpec.model_validate({"spot": {"maxPercent": spot_percent}})
+    rps = np.array(history)
+    obs = Observation(
+        timestamps_s=np.arange(rps.size) * 60.0, requests_per_second=rps, cache_hit_rate=hit
+    )
+    d = plan(spec, catalog(), policy, obs)
+    if d.slo_feasible:
+        assert d.p99_latency_ms is not None and d.p99_latency_ms <= slo
+        assert 1 <= d.min_replicas <= d.replicas <= d.max_replicas <= 200
+        served = d.demand_rps * (1 - d.cache.load_reduction)
+        assert d.replicas * d.target_rps_per_replica >= served * 0.999
+        assert d.on_demand_replicas + d.spot_replicas == d.replicas
+    if mode != "Auto" and d.instance_type is not None:
+        assert d.cache.enabled == (mode == "On")
     json.dumps(d.to_json(), allow_nan=False)
