@@ -98,6 +98,10 @@ def _target(auto: dict[str, Any]) -> str:
     return f"target {auto['targetValue']} per replica ({rps})"
 
 
+def _p99(value: float | None) -> str:
+    return "unbounded (overloaded)" if value is None else f"{value} ms"
+
+
 def _fmt(value: Any, pattern: str) -> str:
     return "-" if value is None else format(value, pattern)
 
@@ -125,7 +129,7 @@ def render_table(name: str, slo_ms: float, doc: dict[str, Any]) -> str:
             f"maxQueueDelay {bat['maxQueueDelayMs']} ms",
             "  cache      "
             + (f"on, {cache['sizeMiB']} MiB per replica" if cache["enabled"] else "off"),
-            f"  predicted  p99 {_fmt(pred['p99LatencyMs'], '')} ms, capacity "
+            f"  predicted  p99 {_p99(pred['p99LatencyMs'])}, capacity "
             f"{pred['capacityPerReplicaRps']} req/s per replica, ${pred['hourlyCost']}/h",
         ]
     header = ("", "INSTANCE TYPE", "VARIANT", "CAPACITY", "$/H", "P99 MS", "REPLICAS", "WHY NOT")

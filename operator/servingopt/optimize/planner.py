@@ -730,7 +730,7 @@ def _decide(
             f"{policy.spot.on_demand_base_replicas}); interruption risk "
             f"${float(mix.interruption_cost[0]):.4f}/h"
         )
-    if math.isfinite(room):
+    if math.isfinite(room) and ok:
         out.append(f"budget: ${cost:.3f}/h within ${room:.3f}/h")
     if traffic.samples:
         out.append(f"autoscaling: {traffic.describe()}")
