@@ -151,6 +151,70 @@ def _allowed_types(
     return types, reasons
 
 
+def _capacity_types(spec: ModelServingSpec, policy: ServingPolicySpec) -> list[str]:
+    """Capacity types both the spec and the policy allow (spot needs a spot share)."""
+    allowed: list[str] = [
+        c
+        for c in ("on-demand", "spot")
+        if c in spec.candidates.capacity_types and c in policy.allowed_capacity_types
+    ]
+    if "on-demand" in allowed and policy.spot.max_percent == 0:
+        return ["on-demand"]
+    return allowed
+
+
+def _accurate_variants(spec: ModelServingSpec) -> tuple[list[VariantSpec], list[str]]:
+    """Variants meeting ``slo.minAccuracy`` (unset accuracy fails a set floor)."""
+    floor = spec.slo.min_accuracy
+    usable, reasons = [], []
+    for v in spec.variants or [VariantSpec(name="default")]:
+        if floor is not None and (v.accuracy is None or v.accuracy < floor):
+            shown = "unknown" if v.accuracy is None else f"{v.accuracy:g}"
+            reasons.append(f"accuracy: variant {v.name} ({shown}) below minAccuracy {floor:g}")
+        else:
+            usable.append(v)
+    return usable, reasons
+
+
+def _viable(
+    spec: ModelServingSpec,
+    obs: Observation,
+    types: Sequence[InstanceType],
+    variants: Sequence[VariantSpec],
+) -> tuple[
+    dict[CorrectionKey, perfgrid.Points],
+    list[tuple[InstanceType, VariantSpec, int, int]],
+    list[Alternative],
+]:
+    """(type, variant) pairs with a profile, a model that fits and a pod that fits.
+
+    Returns their measured points, (type, variant, pods per node without and with the
+    cache) and the rejected pairs with why.
+    """
+    raw: dict[CorrectionKey, perfgrid.Points] = {}
+    shells: list[tuple[InstanceType, VariantSpec, int, int]] = []
+    rejected: list[Alternative] = []
+    cache_size = _cache_size(spec, obs)
+    cpu, mem = spec.resources.cpu_millicores, spec.resources.memory_mi_b
+    measured = {v.name: _points(v) for v in variants}
+    for t in types:
+        ppn = pods_per_node(t, cpu, mem)
+        ppn_cached = pods_per_node(t, cpu, mem + cache_size)
+        for v in variants:
+            problem = model_fits(t, v.memory_mi_b, mem)
+            points = measured[v.name].get(t.name)
+            if points is None:
+                problem = problem or "no latency profile for this instance type"
+            elif ppn == 0:
+                problem = problem or fit_problem(t, cpu, mem)
+            if problem or points is None:
+                rejected.append(Alternative(t.name, v.name, None, None, None, None, problem or ""))
+                continue
+            raw[(t.name, v.name)] = points
+            shells.append((t, v, ppn, ppn_cached))
+    return raw, shells, rejected
+
+
 def _demand(
     spec: ModelServingSpec, obs: Observation, horizon_s: float
 ) -> tuple[Forecast, TrafficProfile] | None:
@@ -226,48 +290,14 @@ def plan(
     reasons: list[str] = []
     types, why = _allowed_types(spec, catalog, policy)
     reasons += why
-    cap_types = [
-        c
-        for c in ("on-demand", "spot")
-        if c in spec.candidates.capacity_types and c in policy.allowed_capacity_types
-    ]
-    if "on-demand" in cap_types and policy.spot.max_percent == 0:
-        cap_types = ["on-demand"]
+    cap_types = _capacity_types(spec, policy)
     if not cap_types:
         return _empty_decision(
             spec, ["policy: no capacity type allowed by both candidates and policy"], **common
         )
-    rejected: list[Alternative] = []
-    variants = spec.variants or [VariantSpec(name="default")]
-    floor = spec.slo.min_accuracy
-    usable = []
-    for v in variants:
-        if floor is not None and (v.accuracy is None or v.accuracy < floor):
-            shown = "unknown" if v.accuracy is None else f"{v.accuracy:g}"
-            reasons.append(f"accuracy: variant {v.name} ({shown}) below minAccuracy {floor:g}")
-        else:
-            usable.append(v)
-
-    raw: dict[CorrectionKey, perfgrid.Points] = {}
-    shells: list[tuple[InstanceType, VariantSpec, int, int]] = []
-    cache_size = _cache_size(spec, obs)
-    cpu, mem = spec.resources.cpu_millicores, spec.resources.memory_mi_b
-    measured = {v.name: _points(v) for v in usable}
-    for t in types:
-        ppn = pods_per_node(t, cpu, mem)
-        ppn_cached = pods_per_node(t, cpu, mem + cache_size)
-        for v in usable:
-            problem = model_fits(t, v.memory_mi_b, mem)
-            points = measured[v.name].get(t.name)
-            if points is None:
-                problem = problem or "no latency profile for this instance type"
-            elif ppn == 0:
-                problem = problem or fit_problem(t, cpu, mem)
-            if problem or points is None:
-                rejected.append(Alternative(t.name, v.name, None, None, None, None, problem or ""))
-                continue
-            raw[(t.name, v.name)] = points
-            shells.append((t, v, ppn, ppn_cached))
+    usable, why = _accurate_variants(spec)
+    reasons += why
+    raw, shells, rejected = _viable(spec, obs, types, usable)
 
     batches, delays = batch_candidates(spec), delay_candidates(spec)
     current_delay = obs.current.max_queue_delay_ms
@@ -300,13 +330,13 @@ def plan(
     grid = perfgrid.build(one, full, shape, batches, delays, spec.slo.latency_p99_ms)
     fraction = autoscaling.target_fraction(policy.aggressiveness, traffic.ramp_per_startup)
     # minReplicas floors (spiky p75, predictive minimum) are capacity too: rank with them
-    floor, _ = autoscaling.floor_demand(
+    floor_rps, _ = autoscaling.floor_demand(
         traffic,
         fc,
         spec.autoscaling.startup_seconds + policy.replan_interval_seconds,
         obs.requests_per_second,
     )
-    sizing = max(demand, floor)
+    sizing = max(demand, floor_rps)
     rows = _rows(spec, policy, obs, cands, grid, sizing, fraction, cap_types)
     if rows.cand.size == 0:
         return _empty_decision(
