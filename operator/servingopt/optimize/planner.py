@@ -630,6 +630,25 @@ def _alternatives(
     return tuple(out)
 
 
+def _ranking(rows: _Rows, cands: Sequence[_Candidate]) -> IntArray:
+    """Rows by $/h, then most provisioned capacity, then lowest p99, then name."""
+    names = np.array([f"{c.itype.name}/{c.variant}" for c in cands])[rows.cand]
+    capacity_total = rows.capacity * rows.replicas
+    return np.lexsort((names, rows.p99, -capacity_total, rows.rank_cost)).astype(np.int64)
+
+
+def _winner(rows: _Rows, order: IntArray, grid: perfgrid.PerfGrid, n_cands: int) -> int:
+    """The cheapest feasible row; else the least bad one."""
+    feasible = rows.feasible[order]
+    if feasible.any():
+        return int(order[np.argmax(feasible)])
+    if rows.latency_ok.any():  # blocked by replica bounds or budget: cheapest of those
+        return int(order[np.argmax(rows.latency_ok[order])])
+    # nothing meets the SLO: the lowest unloaded p99, then the cheapest
+    lone = grid.zero_load_p99_ms.reshape(n_cands, -1).min(axis=1)[rows.cand]
+    return int(np.lexsort((rows.rank_cost, lone))[0])
+
+
 def _decide(
     spec: ModelServingSpec,
     policy: ServingPolicySpec,
@@ -649,18 +668,9 @@ def _decide(
     """The Decision for the best row, and the HPA margin its autoscaling chose."""
     slo = spec.slo.latency_p99_ms
     auto = spec.autoscaling
-    names = np.array([f"{c.itype.name}/{c.variant}" for c in cands])[rows.cand]
-    capacity_total = rows.capacity * rows.replicas
-    order = np.lexsort((names, rows.p99, -capacity_total, rows.rank_cost))
-    feasible = rows.feasible[order]
+    order = _ranking(rows, cands)
+    win = _winner(rows, order, grid, len(cands))
     room = _room(policy, obs)
-    if feasible.any():
-        win = int(order[np.argmax(feasible)])
-    elif rows.latency_ok.any():  # blocked by replica bounds or budget: cheapest of those
-        win = int(order[np.argmax(rows.latency_ok[order])])
-    else:  # nothing meets the SLO: the lowest unloaded p99, then the cheapest
-        lone = grid.zero_load_p99_ms.reshape(len(cands), -1).min(axis=1)[rows.cand]
-        win = int(np.lexsort((rows.rank_cost, lone))[0])
     c = cands[int(rows.cand[win])]
     cached, spot = bool(rows.cache_on[win]), bool(rows.spot[win])
     bj, dk = int(rows.batch_idx[win]), int(rows.delay_idx[win])
@@ -733,21 +743,7 @@ def _decide(
         )
     b, d = int(grid.batches[bj]), float(grid.delays_ms[dk])
     if capacity > 0:
-        fraction = target / capacity
-        policy_margin = 1 - autoscaling.POLICY_HEADROOM.get(policy.aggressiveness, 0.2)
-        ramp_margin = autoscaling.target_fraction("Aggressive", traffic.ramp_per_startup)
-        binding = (
-            f"policy headroom ({policy.aggressiveness})"
-            if abs(fraction - policy_margin) < 1e-9
-            else f"demand growth during a {auto.startup_seconds} s pod start-up"
-            if abs(fraction - ramp_margin) < 1e-9
-            else "a replay of the history"
-        )
-        out.append(
-            f"latency: one replica serves {capacity:.1f} req/s at p99 <= {slo:g} ms with "
-            f"maxBatchSize {b}, maxQueueDelay {d:g} ms; HPA target {target:.1f} req/s "
-            f"({100 * fraction:.0f}% of capacity, bound by {binding})"
-        )
+        out.append(_latency_reason(spec, policy, traffic, capacity, target, b, d))
     if spec.slo.min_accuracy is not None:
         acc = next((v.accuracy for v in spec.variants or [] if v.name == c.variant), None)
         out.append(f"accuracy: {c.variant} ({acc}) meets minAccuracy {spec.slo.min_accuracy:g}")
@@ -775,12 +771,7 @@ def _decide(
     out.append(_cache_reason(spec, cache))
 
     metric_type = auto.metric
-    value = target
-    if metric_type == "Concurrency":
-        mean_ms = 0.5 * (float(grid.zero_load_p99_ms[index]) + grid.p99_at(index, target))
-        value = target * (mean_ms if math.isfinite(mean_ms) else slo) / 1000.0
-    elif metric_type == "CPUUtilization":
-        value = round(100.0 * target / limit) if limit > 0 else 0.0
+    value = _metric_target(metric_type, target, grid, index, slo)
     decision = Decision(
         slo_feasible=ok,
         instance_type=c.itype.name,
@@ -815,6 +806,54 @@ def _decide(
         corrections=dict(corrections),
     )
     return decision, (hpa.target_fraction if hpa else None)
+
+
+def _latency_reason(
+    spec: ModelServingSpec,
+    policy: ServingPolicySpec,
+    traffic: TrafficProfile,
+    capacity: float,
+    target: float,
+    batch: int,
+    delay: float,
+) -> str:
+    """What one replica serves and which margin set the HPA target."""
+    fraction = target / capacity
+    policy_margin = 1 - autoscaling.POLICY_HEADROOM.get(policy.aggressiveness, 0.2)
+    ramp_margin = autoscaling.target_fraction("Aggressive", traffic.ramp_per_startup)
+    if abs(fraction - policy_margin) < 1e-9:
+        binding = f"policy headroom ({policy.aggressiveness})"
+    elif abs(fraction - ramp_margin) < 1e-9:
+        binding = f"demand growth during a {spec.autoscaling.startup_seconds} s pod start-up"
+    else:
+        binding = "a replay of the history"
+    return (
+        f"latency: one replica serves {capacity:.1f} req/s at p99 <= "
+        f"{spec.slo.latency_p99_ms:g} ms with maxBatchSize {batch}, maxQueueDelay {delay:g} ms; "
+        f"HPA target {target:.1f} req/s ({100 * fraction:.0f}% of capacity, bound by {binding})"
+    )
+
+
+def _metric_target(
+    metric_type: str,
+    target_rps: float,
+    grid: perfgrid.PerfGrid,
+    index: tuple[int, int, int],
+    slo_ms: float,
+) -> float:
+    """The HPA target in the scaling metric's unit.
+
+    Concurrency: Little's law, target rate x mean latency, the mean estimated as the
+    midpoint of a lone request's latency and the p99 at the target.  CPU utilisation:
+    the target's share of the stability limit, in percent.
+    """
+    if metric_type == "Concurrency":
+        mean_ms = 0.5 * (float(grid.zero_load_p99_ms[index]) + grid.p99_at(index, target_rps))
+        return target_rps * (mean_ms if math.isfinite(mean_ms) else slo_ms) / 1000.0
+    if metric_type == "CPUUtilization":
+        limit = float(grid.limit_rps[index[0], index[1]])
+        return float(round(100.0 * target_rps / limit)) if limit > 0 else 0.0
+    return target_rps
 
 
 def _plural(n: int, word: str) -> str:
