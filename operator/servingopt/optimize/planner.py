@@ -708,8 +708,9 @@ def _decide(
         hpa = None
         target = 0.5 * limit
         needed = math.ceil(load / target - 1e-9) if target > 0 else _INF_REPLICAS
-        low = auto.min_replicas
-        high = max(low, min(auto.max_replicas, budget_cap or auto.max_replicas))
+        ceiling = auto.max_replicas if budget_cap is None else budget_cap
+        high = max(min(auto.max_replicas, ceiling), 1)
+        low = min(auto.min_replicas, high)
     replicas = min(max(needed, low), high)
     p99 = grid.p99_at(index, load / max(replicas, 1))
     mix = _mix_one(spec, c, cached, spot, replicas, policy, auto.startup_seconds)
