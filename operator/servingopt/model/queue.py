@@ -119,6 +119,10 @@ _WINDOW_EPS = 1e-9  # fill windows lighter than this get one segment, not Erlang
 _JITTER_NODES_CHAIN = 5  # Gauss-Hermite nodes for the service-time jitter in the chain
 _JITTER_NODES = 3  # ... and for the service in progress when a request arrives
 _SQRT3 = math.sqrt(3.0)
+# quantile bins for the jitter a latency value carries (edges as normal quantiles)
+_JIT_EDGES_P = (0.0005, 0.05, 0.3, 0.7, 0.95, 0.99, 0.999, 0.9998)
+_JIT_Z = np.array([NormalDist().inv_cdf(p) for p in _JIT_EDGES_P])
+_JIT_P = np.diff(np.array(_JIT_EDGES_P)) / (_JIT_EDGES_P[-1] - _JIT_EDGES_P[0])
 
 _GL_S = np.polynomial.legendre.leggauss(_SERVICE_NODES)
 _GL_W = np.polynomial.legendre.leggauss(_WAIT_NODES)
@@ -595,27 +599,41 @@ def _distribution(
             seg_lo = np.concatenate([seg_lo, (x_nodes[:, :-1] + s_full).ravel()])
             seg_hi = np.concatenate([seg_hi, (x_nodes[:, 1:] + s_full).ravel()])
             seg_m = np.concatenate([seg_m, (np.diff(f_nodes, axis=1) * w[fw][:, None]).ravel()])
+    if cv > 0.0 and seg_m.size:
+        # fill windows (T_K + t(B)): the full batch's own jitter, three points
+        off = cv * s_full * np.array([-_SQRT3, 0.0, _SQRT3])
+        pw = np.array([1.0 / 6.0, 2.0 / 3.0, 1.0 / 6.0])
+        seg_lo = (seg_lo[:, None] + off[None, :]).ravel()
+        seg_hi = (seg_hi[:, None] + off[None, :]).ravel()
+        seg_m = (seg_m[:, None] * pw[None, :]).ravel()
     vals = np.concatenate([atom_v1[use], r + s_full])
     mass = np.concatenate([atom_m1[use], w * f_r])
     # atoms stand for quadrature cells: spread each uniformly over its cell's width
     width = np.concatenate([np.broadcast_to(sit.spread_e[:, None], use.shape)[use], sit.spread_r])
     floor = float(table[1])  # nobody is faster than a lone request
     if cv > 0.0:
-        floor *= max(1.0 - _SQRT3 * cv, 0.0)
+        s2c = math.log1p(cv * cv)
+        floor *= math.exp(-0.5 * s2c + math.sqrt(s2c) * float(_JIT_Z[0]))
+        # the service time a value carries: its own batch, plus the full batches ahead
+        # when the value is anchored on R (server free) rather than on the timer
         on_r = np.broadcast_to((e <= r)[:, None], use.shape)[use]
         ahead = np.concatenate([np.broadcast_to(sit.ahead[:, None], use.shape)[use], sit.ahead])
         t_own = np.concatenate([table[sizes1][use], np.full(q.size, s_full)])
         queued = np.concatenate([on_r, np.ones(q.size, dtype=bool)]) * ahead
+        mu_s = t_own + queued * s_full
         sd = cv * np.sqrt(t_own**2 + queued * s_full**2)
-        off = np.array([-_SQRT3, 0.0, _SQRT3])
-        pw = np.array([1.0 / 6.0, 2.0 / 3.0, 1.0 / 6.0])
-        vals = (vals[:, None] + sd[:, None] * off[None, :]).ravel()
-        mass = (mass[:, None] * pw[None, :]).ravel()
-        width = np.repeat(width, 3)
-        seg_sd = cv * s_full * off
-        seg_lo = (seg_lo[:, None] + seg_sd[None, :]).ravel()
-        seg_hi = (seg_hi[:, None] + seg_sd[None, :]).ravel()
-        seg_m = (seg_m[:, None] * pw[None, :]).ravel()
+        # that sum is ~lognormal with this mean and sd (Fenton-Wilkinson): spread each
+        # value over quantile bins of it, uniform within a bin (tails resolved to 1e-3)
+        s2 = np.log1p((sd / mu_s) ** 2)
+        edges = mu_s[:, None] * np.expm1(
+            -0.5 * s2[:, None] + np.sqrt(s2)[:, None] * _JIT_Z[None, :]
+        )
+        seg_lo = np.concatenate([seg_lo, (vals[:, None] + edges[:, :-1]).ravel()])
+        seg_hi = np.concatenate([seg_hi, (vals[:, None] + edges[:, 1:]).ravel()])
+        seg_m = np.concatenate([seg_m, (mass[:, None] * _JIT_P[None, :]).ravel()])
+        vals = np.zeros(0)
+        mass = np.zeros(0)
+        width = np.zeros(0)
     vals = np.maximum(vals, floor)
     wide = width > 0.0
     if np.any(wide):
