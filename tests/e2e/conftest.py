@@ -41,14 +41,14 @@ def installed(admin_kubectl: Kubectl) -> Kubectl:
 
 @pytest.fixture
 def policy(installed: Kubectl, namespace: str) -> Iterator[str]:
-    """A ServingPolicy for this test only: Auto-friendly guardrails, 30 s re-plans."""
+    """A ServingPolicy for this test only: 30 s re-plans, at most one change per 10 min."""
     doc = {
         "apiVersion": "servingopt.io/v1alpha1",
         "kind": "ServingPolicy",
         "metadata": {"name": namespace},
         "spec": {
             "replanIntervalSeconds": 30,
-            "guardrails": {"minSavingPercent": 10, "minIntervalSeconds": 0, "maxReplicaStep": 4},
+            "guardrails": {"minSavingPercent": 10, "minIntervalSeconds": 600, "maxReplicaStep": 4},
         },
     }
     installed.apply(doc)

@@ -43,12 +43,14 @@ class Exporter:
     """Serves the ``generic`` preset's series of one workload at a constant rate.
 
     Counters grow with wall time, so Prometheus' rate() is exactly ``rps``; every
-    request falls in the first latency bucket at or above ``p99_ms``.
+    request falls in the first latency bucket at or above ``p99_ms``. Without
+    ``p99_ms`` no latency is exported: nothing in the cluster serves for real, and a
+    made-up latency would teach the planner wrong service times.
     """
 
     labels: dict[str, str]
     rps: float = 1500.0
-    p99_ms: float = 15.0
+    p99_ms: float | None = None  # None: no latency histogram (nothing to learn from)
     batch: float = 4.0
     queue_ms: float = 2.0
     started: float = field(default_factory=time.time)
@@ -61,11 +63,14 @@ class Exporter:
             f'serving_requests_total{{{sel},status="ok"}} {n:.3f}',
             f'serving_requests_total{{{sel},status="error"}} 0',
         ]
-        for le in LATENCY_BUCKETS:
-            count = n if le * 1000 >= self.p99_ms else 0.0
-            lines.append(f'serving_request_duration_seconds_bucket{{{sel},le="{le}"}} {count:.3f}')
-        lines.append(f'serving_request_duration_seconds_bucket{{{sel},le="+Inf"}} {n:.3f}')
-        lines.append(f"serving_request_duration_seconds_count{{{sel}}} {n:.3f}")
+        if self.p99_ms is not None:
+            for le in LATENCY_BUCKETS:
+                count = n if le * 1000 >= self.p99_ms else 0.0
+                lines.append(
+                    f'serving_request_duration_seconds_bucket{{{sel},le="{le}"}} {count:.3f}'
+                )
+            lines.append(f'serving_request_duration_seconds_bucket{{{sel},le="+Inf"}} {n:.3f}')
+            lines.append(f"serving_request_duration_seconds_count{{{sel}}} {n:.3f}")
         lines.append(f"serving_batch_size_sum{{{sel}}} {n:.3f}")
         lines.append(f"serving_batch_size_count{{{sel}}} {n / self.batch:.3f}")
         lines.append(f"serving_queue_duration_seconds_sum{{{sel}}} {n * self.queue_ms / 1000:.6f}")

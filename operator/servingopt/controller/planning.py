@@ -112,10 +112,19 @@ def alternatives(decision: Decision) -> list[dict[str, Any]]:
     return [a.to_json() for a in decision.alternatives]
 
 
+# Stored rounded, with the evidence count capped: the annotation then only changes when
+# what was learned changes, and an unchanged situation sends no write.
+STORED_FACTOR_DIGITS = 3
+STORED_OBSERVATIONS_CAP = 20
+
+
 def corrections_to_dict(corrections: Mapping[CorrectionKey, ProfileCorrection]) -> dict[str, Any]:
     return {
-        f"{itype}|{variant}": {"factor": c.factor, "observations": c.observations}
-        for (itype, variant), c in corrections.items()
+        f"{itype}|{variant}": {
+            "factor": round(c.factor, STORED_FACTOR_DIGITS),
+            "observations": min(c.observations, STORED_OBSERVATIONS_CAP),
+        }
+        for (itype, variant), c in sorted(corrections.items())
     }
 
 

@@ -27,6 +27,7 @@ from servingopt.guard import (
     RemoveOwnedHpa,
     Verdict,
     decide,
+    settle,
 )
 from servingopt.kube import io, paths
 from servingopt.kube import manifests as m
@@ -258,6 +259,8 @@ async def _reconcile(deps: Deps, body: Mapping[str, Any], now: float) -> Result:
             sample = MetricsSample(**{**sample.__dict__, "message": str(error)})
         else:
             proposal = planning.proposal(decision, spec)
+            if proposal is not None:
+                proposal = settle(proposal, current)
             corrections = dict(decision.corrections)
 
     verdict = decide(

@@ -2,7 +2,7 @@
 
 Built from one reconcile's findings and the previous status; a condition keeps its
 ``lastTransitionTime`` while its status stays the same, and numbers are rounded to
-four significant digits, so an unchanged situation gives an identical status and the
+three significant digits, so an unchanged situation gives an identical status and the
 controller sends no write.
 
 Conditions:
@@ -34,7 +34,7 @@ HISTORY_LIMIT = 20
 AT_RISK_FRACTION = 0.9
 
 
-def sig(value: float | None, digits: int = 4) -> float | None:
+def sig(value: float | None, digits: int = 3) -> float | None:
     """``value`` rounded to ``digits`` significant digits (None/NaN stay None)."""
     if value is None or not math.isfinite(value):
         return None
@@ -214,11 +214,9 @@ def _same_entry(a: Mapping[str, Any], b: Mapping[str, Any]) -> bool:
     def code(e: Mapping[str, Any]) -> str:
         return str(e.get("reason", "")).split(":", 1)[0]
 
-    return (
-        a.get("action") == b.get("action")
-        and a.get("summary") == b.get("summary")
-        and code(a) == code(b)
-    )
+    # A hold for the same reason is one episode, whatever it held back.
+    same_summary = a.get("summary") == b.get("summary") or a.get("action") == "Held"
+    return a.get("action") == b.get("action") and same_summary and code(a) == code(b)
 
 
 def build_status(
@@ -270,7 +268,9 @@ def build_status(
             else None,
         }
     status["history"] = history
-    status["alternatives"] = [dict(a) for a in f.alternatives][:10]
+    status["alternatives"] = [
+        {k: sig(v) if isinstance(v, float) else v for k, v in a.items()} for a in f.alternatives
+    ][:10]
     return _clean(status), entry
 
 

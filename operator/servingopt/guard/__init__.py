@@ -4,7 +4,7 @@ Karpenter style: :func:`decide` returns a :class:`Verdict` holding commands; the
 controller executes them and nothing here does I/O or reads a clock.
 """
 
-from .core import GuardInput, decide, in_any_window, in_window
+from .core import GuardInput, decide, in_any_window, in_window, settle
 from .types import (
     ApplyConfig,
     Command,
@@ -31,4 +31,5 @@ __all__ = [
     "decide",
     "in_any_window",
     "in_window",
+    "settle",
 ]

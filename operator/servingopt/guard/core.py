@@ -34,6 +34,7 @@ from .types import (
     Verdict,
 )
 
+TARGET_TOLERANCE = 0.05  # HPA targets closer than this to the current one are not a change
 AT_RISK_FRACTION = 0.9  # observed p99 above this share of the SLO counts as "at risk"
 BLOCK_AFTER_ROLLBACK_S = 3600.0  # minimum time a rolled-back configuration stays blocked
 WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
@@ -113,6 +114,16 @@ def decide(inp: GuardInput) -> Verdict:
         memory.evolve(last_change_at=inp.now, breach_since=None),
         target,
     )
+
+
+def settle(proposal: Proposal, current: ServingConfig) -> Proposal:
+    """The proposal with the current HPA target kept when the new one is within
+    TARGET_TOLERANCE of it: the target follows demand noise, and chasing it would
+    roll out (and write) on every re-plan."""
+    new, old = proposal.config.scaling_target, current.scaling_target
+    if new is None or old is None or old <= 0 or abs(new - old) / old > TARGET_TOLERANCE:
+        return proposal
+    return replace(proposal, config=replace(proposal.config, scaling_target=old))
 
 
 def _hold(memory: GuardMemory, reason: str, message: str) -> Verdict:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import ssl
 from collections import Counter
 from collections.abc import Mapping, Sequence
@@ -17,6 +18,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import aiohttp
+
+log = logging.getLogger("servingopt.kube")
 
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
@@ -145,6 +148,7 @@ class KubeClient:
                     if resp.status < 400:
                         if method in WRITE_METHODS:
                             self.writes[f"{method} {_resource_of(path)}"] += 1
+                            log.debug("%s %s -> %s", method, path, resp.status)
                         return json.loads(text) if text else {}
                     error = _error(resp.status, text)
                     if resp.status not in RETRY_STATUSES:

@@ -181,3 +181,14 @@ def test_unchanged_configuration_needs_nothing() -> None:
 def test_memory_round_trips() -> None:
     memory = GuardMemory(NOW, V100, NOW - 5, T4, NOW + 60)
     assert GuardMemory.from_dict(memory.to_dict()) == memory
+
+
+def test_small_hpa_target_changes_are_not_changes() -> None:
+    from servingopt.guard import settle
+
+    current = replace(T4, scaling_target=100.0)
+    near = Proposal(replace(T4, scaling_target=103.0), 1.05)
+    far = Proposal(replace(T4, scaling_target=120.0), 1.05)
+    assert settle(near, current).config == current
+    assert decide(inp(current=current, proposal=settle(near, current))).outcome == "Unchanged"
+    assert settle(far, current).config.scaling_target == 120.0

@@ -45,7 +45,7 @@ def test_a_healthy_apply_fills_every_section() -> None:
     }
     assert status["observedGeneration"] == 3
     assert status["recommendation"]["instanceType"] == "g4dn.xlarge"  # type: ignore[index]
-    assert status["recommendation"]["hourlyCost"] == 1.052  # type: ignore[index]
+    assert status["recommendation"]["hourlyCost"] == 1.05  # type: ignore[index]
     assert status["cost"]["savingsPercent"] == 88  # type: ignore[index]
     assert entry is not None and entry["action"] == "Applied"
 
@@ -90,6 +90,6 @@ def test_invalid_spec_keeps_previous_results() -> None:
 
 
 def test_significant_digits() -> None:
-    assert sig(1234.5678) == 1235
-    assert sig(0.000123456) == 0.0001235
+    assert sig(1234.5678) == 1230
+    assert sig(0.000123456, 4) == 0.0001235
     assert sig(float("nan")) is None
