@@ -280,6 +280,24 @@ async def _reconcile(deps: Deps, body: Mapping[str, Any], now: float) -> Result:
             memory=memory,
         )
     )
+    if verdict.target is not None and verdict.target != current:
+        log.info(
+            "%s/%s %s (%s): %s",
+            meta["namespace"],
+            meta["name"],
+            verdict.outcome,
+            verdict.reason,
+            "; ".join(verdict.target.changes_from(current)),
+        )
+    elif proposal is not None and proposal.config != current:
+        log.info(
+            "%s/%s %s (%s), proposal differs: %s",
+            meta["namespace"],
+            meta["name"],
+            verdict.outcome,
+            verdict.reason,
+            "; ".join(proposal.config.changes_from(current)),
+        )
     writes, verdict = await _execute(deps, body, spec, catalog, verdict, container)
     if verdict.outcome in ("Applied", "RolledBack") and verdict.target is not None:
         applied_meta = {

@@ -47,6 +47,16 @@ class ServingConfig:
     def to_dict(self) -> dict[str, Any]:
         return {k: v for k, v in asdict(self).items() if v is not None and v != ""}
 
+    def changes_from(self, other: ServingConfig) -> list[str]:
+        """Field-by-field differences from ``other`` (for logs)."""
+        out = []
+        for f in fields(self):
+            before, after = getattr(other, f.name), getattr(self, f.name)
+            if before != after:
+                shown = (before, after) if f.name != "behavior" else ("…", "…")
+                out.append(f"{f.name}: {shown[0]} -> {shown[1]}")
+        return out
+
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ServingConfig:
         known = {f.name for f in fields(cls)}
