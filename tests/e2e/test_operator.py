@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from e2e_support import Exporter, Operator, modelserving, workload
+from e2e_support import Exporter, Operator, PrometheusProxy, modelserving, workload
 
 from servingopt.devcluster import Kubectl, wait_until
 
@@ -102,3 +102,102 @@ def test_auto_mode_moves_to_the_cheaper_pool_and_survives_a_restart(
     assert cond["Optimized"]["status"] == "True" or cond["Optimized"]["reason"] == "MinInterval"
     events = kubectl.json("get", "events", "--field-selector", f"involvedObject.name={DEPLOY}")
     assert any(e["reason"] == "Applied" for e in events["items"])
+
+
+def test_recommend_mode_fills_status_and_leaves_the_deployment(
+    kubectl: Kubectl, policy: str, exporter: Exporter, operator: Operator
+) -> None:
+    kubectl.apply(workload())
+    before = kubectl.json("get", "deployment", DEPLOY)
+    kubectl.apply(modelserving(policy, mode="Recommend"))
+    status = wait_until(
+        lambda: kubectl.json("get", "modelserving", DEPLOY).get("status", {}).get("recommendation"),
+        90,
+        f"a recommendation\n{operator.log_tail()}",
+    )
+    assert status["pool"] != "gpu-v100"
+    after = kubectl.json("get", "deployment", DEPLOY)
+    assert after["metadata"]["generation"] == before["metadata"]["generation"]
+    assert after["spec"]["template"] == before["spec"]["template"]
+    assert hpas(kubectl) == []
+    assert conditions(kubectl)["Optimized"]["reason"] == "RecommendOnly"
+
+
+def test_prometheus_faults_hold_and_recover(
+    kubectl: Kubectl, policy: str, exporter: Exporter, proxy: PrometheusProxy, operator: Operator
+) -> None:
+    proxy.mode = "down"
+    kubectl.apply(workload())
+    kubectl.apply(modelserving(policy))
+    wait_until(
+        lambda: conditions(kubectl).get("MetricsAvailable", {}).get("status") == "False",
+        60,
+        f"MetricsAvailable=False\n{operator.log_tail()}",
+    )
+    assert conditions(kubectl)["MetricsAvailable"]["reason"] == "PrometheusUnavailable"
+    for mode, reason in (("empty", "NoData"), ("nan", "NotANumber")):
+        proxy.mode = mode
+        kubectl.run("annotate", "modelserving", DEPLOY, "--overwrite", f"test/mode={mode}")
+        kubectl.run(
+            "patch",
+            "modelserving",
+            DEPLOY,
+            "--type=merge",
+            "-p",
+            f'{{"spec":{{"metrics":{{"windowSeconds":{31 if mode == "empty" else 32}}}}}}}',
+        )
+        wait_until(
+            lambda r=reason: conditions(kubectl)["MetricsAvailable"]["reason"] == r,
+            60,
+            f"MetricsAvailable reason {reason}",
+        )
+    # Nothing moved while metrics were missing.
+    assert pod_template(kubectl)["nodeSelector"]["servingopt.io/pool"] == "gpu-v100"
+    assert hpas(kubectl) == []
+    proxy.mode = "pass"
+    kubectl.run(
+        "patch",
+        "modelserving",
+        DEPLOY,
+        "--type=merge",
+        "-p",
+        '{"spec":{"metrics":{"windowSeconds":30}}}',
+    )
+    wait_until(
+        lambda: conditions(kubectl)["MetricsAvailable"]["status"] == "True",
+        60,
+        "metrics to come back",
+    )
+
+
+def test_invalid_target_sets_a_condition_and_changes_nothing(
+    kubectl: Kubectl, policy: str, operator: Operator
+) -> None:
+    doc = modelserving(policy)
+    doc["spec"]["targetRef"]["name"] = "does-not-exist"
+    kubectl.apply(doc)
+    cond = wait_until(lambda: conditions(kubectl).get("Ready"), 60, "the Ready condition")
+    assert cond["status"] == "False" and cond["reason"] == "TargetNotFound"
+    assert "does-not-exist" in cond["message"]
+    assert hpas(kubectl) == []
+
+
+def test_delete_removes_the_hpa_and_keeps_the_deployment_values(
+    kubectl: Kubectl, policy: str, exporter: Exporter, operator: Operator
+) -> None:
+    kubectl.apply(workload())
+    kubectl.apply(modelserving(policy))
+    wait_until(lambda: len(hpas(kubectl)) == 1, 120, f"the owned HPA\n{operator.log_tail()}")
+    selector = pod_template(kubectl)["nodeSelector"]
+    kubectl.run("delete", "modelserving", DEPLOY, "--timeout=60s")
+    wait_until(lambda: hpas(kubectl) == [], 60, "the HPA to be garbage-collected")
+    deployment = kubectl.json("get", "deployment", DEPLOY, "--show-managed-fields")
+    assert deployment["spec"]["template"]["spec"]["nodeSelector"] == selector
+    managers = {e["manager"] for e in deployment["metadata"]["managedFields"]}
+    assert "servingopt-released" in managers
+    assert not any(
+        e["manager"] == "servingopt"
+        and e["operation"] == "Apply"
+        and e.get("fieldsV1", {}).get("f:spec")
+        for e in deployment["metadata"]["managedFields"]
+    )
