@@ -1,0 +1,76 @@
+"""The operator runs with nothing but the ClusterRole shipped in deploy/operator/rbac.yaml."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+from e2e_support import ROOT, Exporter, Operator, PrometheusProxy, modelserving, workload
+
+from servingopt.devcluster import DevCluster, Kubectl, wait_until
+
+DEPLOY = "resnet50-classifier"
+
+
+def service_account_kubeconfig(admin: Path, token: str, target: Path) -> Path:
+    config = yaml.safe_load(admin.read_text())
+    cluster = config["clusters"][0]
+    target.write_text(
+        yaml.safe_dump(
+            {
+                "apiVersion": "v1",
+                "kind": "Config",
+                "clusters": [cluster],
+                "users": [{"name": "servingopt", "user": {"token": token}}],
+                "contexts": [
+                    {"name": "sa", "context": {"cluster": cluster["name"], "user": "servingopt"}}
+                ],
+                "current-context": "sa",
+            }
+        )
+    )
+    return target
+
+
+def shipped_rbac(namespace: str) -> list[dict[str, Any]]:
+    docs = list(yaml.safe_load_all((ROOT / "deploy/operator/rbac.yaml").read_text()))
+    for doc in docs:
+        if doc["kind"] == "ClusterRoleBinding":
+            doc["metadata"]["name"] = f"servingopt-{namespace}"
+            doc["subjects"][0]["namespace"] = namespace
+    return docs
+
+
+def test_operator_works_with_the_shipped_cluster_role(
+    kubectl: Kubectl,
+    admin_kubectl: Kubectl,
+    dev_cluster: DevCluster,
+    namespace: str,
+    policy: str,
+    exporter: Exporter,
+    proxy: PrometheusProxy,
+    tmp_path: Path,
+) -> None:
+    kubectl.apply(
+        {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "servingopt"}}
+    )
+    admin_kubectl.apply(shipped_rbac(namespace))
+    token = kubectl.run("create", "token", "servingopt", "--duration=1h").stdout.strip()
+    config = service_account_kubeconfig(dev_cluster.kubeconfig, token, tmp_path / "sa.kubeconfig")
+    operator = Operator(config, proxy.url, tmp_path / "operator.log")
+    operator.start()
+    try:
+        kubectl.apply(workload())
+        kubectl.apply(modelserving(policy))
+        wait_until(
+            lambda: kubectl.json("get", "modelserving", DEPLOY).get("status", {}).get("applied"),
+            120,
+            "the operator to apply with the shipped RBAC",
+        )
+        wait_until(lambda: kubectl.json("get", "hpa")["items"], 30, "the owned HPA")
+        assert "Forbidden" not in operator.log_path.read_text()
+    finally:
+        operator.stop()
+        print(operator.log_tail(100))
+        admin_kubectl.run("delete", "clusterrolebinding", f"servingopt-{namespace}", check=False)
