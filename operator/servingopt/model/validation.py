@@ -5,7 +5,8 @@ renders them.  To regenerate the figures in ``docs/performance-model.md``::
 
     python -c "from servingopt.model.validation import *; print(format_rows(validate()))"
 
-(~1-2 minutes on one core with the defaults.)
+(~1-2 minutes on one core with the defaults), and :func:`validate_random` for random
+profiles and settings (~30 s).
 """
 
 from __future__ import annotations
@@ -19,7 +20,14 @@ from servingopt.model.des import poisson_arrivals_ms, simulate_batching
 from servingopt.model.profile import LatencyProfile
 from servingopt.model.queue import predict, stability_limit_rps
 
-__all__ = ["REFERENCE_PROFILES", "ValidationRow", "format_rows", "validate"]
+__all__ = [
+    "REFERENCE_PROFILES",
+    "RandomCase",
+    "ValidationRow",
+    "format_rows",
+    "validate",
+    "validate_random",
+]
 
 #: Profiles used for validation: GPU-like (large fixed cost), CPU-like (no batching
 #: gain) and a measured-looking curved one.
@@ -130,3 +138,73 @@ def format_rows(rows: Sequence[ValidationRow]) -> str:
             f"({len(errs)} points)"
         )
     return "\n".join(lines)
+
+
+@dataclass(frozen=True)
+class RandomCase:
+    """One random validation case (see :func:`validate_random`)."""
+
+    batches: tuple[int, ...]
+    times_ms: tuple[float, ...]
+    max_batch: int
+    max_delay_ms: float
+    load: float
+    service_cv: float
+    sim_p99_ms: float
+    model_p99_ms: float
+
+    @property
+    def p99_error(self) -> float:
+        """Relative error of the model's p99 (positive: model pessimistic)."""
+        return self.model_p99_ms / self.sim_p99_ms - 1.0
+
+
+def validate_random(
+    n_cases: int = 300,
+    seed: int = 42,
+    service_cvs: Sequence[float] = (0.0, 0.0, 0.15, 0.3),
+) -> list[RandomCase]:
+    """Model vs simulation on random measured-looking profiles and settings.
+
+    Profiles: 1-4 measured batch sizes in 1..64 with ``t(b) = a + c b^k``,
+    ``a`` in [0.1, 20] ms, ``c`` in [0.02, 5] ms, ``k`` in [0.6, 1.4] (sub- to
+    super-linear); ``B`` in {1, ..., 64}; ``D`` up to ~45 ms; load 5-92 % of the
+    stability limit; service CV drawn from ``service_cvs``.  150k-300k simulated
+    requests per case.
+    """
+    rng = np.random.default_rng(seed)
+    out: list[RandomCase] = []
+    for i in range(n_cases):
+        k = int(rng.integers(1, 5))
+        bs = np.sort(rng.choice(np.arange(1, 65), size=k, replace=False))
+        a = rng.uniform(0.1, 20.0)
+        c = rng.uniform(0.02, 5.0)
+        curv = rng.uniform(0.6, 1.4)
+        ts = a + c * bs.astype(np.float64) ** curv
+        prof = LatencyProfile.from_points(bs, ts)
+        b = int(rng.choice([1, 2, 3, 4, 8, 12, 16, 24, 32, 48, 64]))
+        d = float(rng.choice([0.0, 0.5, 2.0, 5.0, 10.0, 30.0]) * rng.uniform(0.5, 1.5))
+        f = float(rng.uniform(0.05, 0.92))
+        cv = float(rng.choice(np.asarray(service_cvs)))
+        rate = f * stability_limit_rps(prof, b)
+        sim = simulate_batching(
+            poisson_arrivals_ms(rate, 150_000 if f < 0.8 else 300_000, np.random.default_rng(i)),
+            prof,
+            b,
+            d,
+            service_jitter_cv=cv,
+            rng=np.random.default_rng(1000 + i),
+        )
+        out.append(
+            RandomCase(
+                batches=tuple(int(x) for x in bs),
+                times_ms=tuple(float(x) for x in ts),
+                max_batch=b,
+                max_delay_ms=d,
+                load=f,
+                service_cv=cv,
+                sim_p99_ms=sim.quantile_ms(0.99, warmup=0.02),
+                model_p99_ms=predict(prof, rate, b, d, service_cv=cv).p99_latency_ms,
+            )
+        )
+    return out
