@@ -25,6 +25,7 @@ COLORS = {
 _WIDTH, _HEIGHT = 920, 260
 _LEFT, _RIGHT, _TOP, _BOTTOM = 64, 200, 28, 36
 _MAX_POINTS = 720
+ZOOM_RATIO = 5.0
 
 
 @dataclass(frozen=True)
@@ -218,6 +219,17 @@ def render(comparison: Comparison) -> str:
         ),
         chart("Cumulative cost", cost, c.scenario.catalog.spec.currency),
     ]
+    near = [n for n, r in results.items() if r.cost <= ZOOM_RATIO * c.oracle.cost]
+    if near and len(near) < len(results):  # the expensive ones flatten the others
+        zoom = [line for line in cost if line.name in {POLICY_LABELS.get(n, n) for n in near}]
+        zoom.append(cost[-1])
+        charts.append(
+            chart(
+                f"Cumulative cost, policies within {ZOOM_RATIO:g}x of the oracle",
+                zoom,
+                c.scenario.catalog.spec.currency,
+            )
+        )
     rows = "\n".join(_row(r) for r in c.summary())
     decisions = "\n".join(
         f"<tr><td>{html.escape(POLICY_LABELS.get(n, n))}</td><td>{t / 3600:.2f} h</td>"
