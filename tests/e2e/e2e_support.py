@@ -157,6 +157,7 @@ class Operator:
     prometheus_url: str
     log_path: Path
     metrics_port: int = field(default_factory=free_port)
+    namespaces: tuple[str, ...] = ()  # -n globs; empty: all namespaces
     proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
@@ -168,6 +169,7 @@ class Operator:
             "--liveness=",
             f"--metrics-bind=127.0.0.1:{self.metrics_port}",
             "--verbose",
+            *(f"--namespace={glob}" for glob in self.namespaces),
         ]
         log = self.log_path.open("ab")
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}

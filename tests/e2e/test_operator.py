@@ -201,3 +201,23 @@ def test_delete_removes_the_hpa_and_keeps_the_deployment_values(
         and e.get("fieldsV1", {}).get("f:spec")
         for e in deployment["metadata"]["managedFields"]
     )
+
+
+def test_off_mode_removes_the_hpa_and_releases_the_fields(
+    kubectl: Kubectl, policy: str, exporter: Exporter, operator: Operator
+) -> None:
+    kubectl.apply(workload())
+    kubectl.apply(modelserving(policy))
+    wait_until(lambda: len(hpas(kubectl)) == 1, 120, "the owned HPA")
+    selector = pod_template(kubectl)["nodeSelector"]
+    kubectl.run("patch", "modelserving", DEPLOY, "--type=merge", "-p", '{"spec":{"mode":"Off"}}')
+    wait_until(lambda: hpas(kubectl) == [], 60, "the HPA to be removed")
+
+    def released() -> bool:
+        d = kubectl.json("get", "deployment", DEPLOY, "--show-managed-fields")
+        managers = {e["manager"] for e in d["metadata"]["managedFields"]}
+        return "servingopt-released" in managers and "servingopt" not in managers
+
+    wait_until(released, 60, "the fields to be handed over")
+    assert pod_template(kubectl)["nodeSelector"] == selector  # values kept
+    assert conditions(kubectl)["Optimized"]["reason"] == "ModeOff"

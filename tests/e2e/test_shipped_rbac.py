@@ -58,7 +58,9 @@ def test_operator_works_with_the_shipped_cluster_role(
     admin_kubectl.apply(shipped_rbac(namespace))
     token = kubectl.run("create", "token", "servingopt", "--duration=1h").stdout.strip()
     config = service_account_kubeconfig(dev_cluster.kubeconfig, token, tmp_path / "sa.kubeconfig")
-    operator = Operator(config, proxy.url, tmp_path / "operator.log")
+    # Namespaced mode with a glob (cluster-scoped indexes are still served).
+    glob = namespace[:-3] + "*"
+    operator = Operator(config, proxy.url, tmp_path / "operator.log", namespaces=(glob,))
     operator.start()
     try:
         kubectl.apply(workload())
