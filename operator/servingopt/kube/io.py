@@ -151,7 +151,7 @@ async def release_workload(
     if live is None or not _owns_fields(live, m.FIELD_MANAGER):
         return 0
     config = m.observed_config(live, None, spec, catalog, container_name=container)
-    if config.instance_type is None or config.capacity_type is None:
+    if config.instance_type is None:
         shape: dict[str, Any] = {"metadata": {"name": live["metadata"]["name"]}}
     else:
         shape = m.deployment_apply(live, spec, config, catalog, container)

@@ -142,8 +142,8 @@ def deployment_apply(
     Carries the live resourceVersion, so a Deployment changed since it was read makes
     the apply fail with 409 and the caller re-reads and rebuilds.
     """
-    if config.instance_type is None or config.capacity_type is None:
-        raise ValueError("a configuration to apply needs an instance type and capacity type")
+    if config.instance_type is None:
+        raise ValueError("a configuration to apply needs an instance type")
     itype = catalog.by_name().get(config.instance_type)
     if itype is None:
         raise ValueError(f"instance type {config.instance_type!r} is not in the catalog")
@@ -171,7 +171,7 @@ def deployment_apply(
         "spec": {
             "template": {
                 "spec": {
-                    "nodeSelector": itype.selector(config.capacity_type),
+                    "nodeSelector": node_selector(itype, config.capacity_type),
                     "tolerations": tolerations_for(itype, pod_spec.get("tolerations"), catalog),
                     "containers": [patch_container],
                 }
@@ -180,14 +180,23 @@ def deployment_apply(
     }
 
 
+def node_selector(itype: InstanceType, capacity_type: str | None) -> dict[str, str]:
+    """The pool's selector; without a capacity type (a workload as first found, which
+    did not pin one) the capacity-type key is left out."""
+    selector = itype.selector(capacity_type or "on-demand")
+    if capacity_type is None:
+        del selector[LABEL_CAPACITY_TYPE]
+    return selector
+
+
 def stale_selector_keys(
     deployment: Mapping[str, Any], config: ServingConfig, catalog: InstanceCatalog
 ) -> list[str]:
     """Pool-selecting nodeSelector keys on the live Deployment the target pool lacks."""
     itype = catalog.by_name().get(config.instance_type or "")
-    if itype is None or config.capacity_type is None:
+    if itype is None:
         return []
-    wanted = itype.selector(config.capacity_type)
+    wanted = node_selector(itype, config.capacity_type)
     live = deployment.get("spec", {}).get("template", {}).get("spec", {}).get("nodeSelector") or {}
     keys = pool_label_keys(catalog)
     return sorted(k for k in live if k in keys and k not in wanted)

@@ -1,0 +1,87 @@
+"""Rollback on the real API server: a change followed by an SLO breach for the policy's
+window returns the Deployment to the last configuration that met the SLO."""
+
+from __future__ import annotations
+
+import time
+
+from e2e_support import modelserving, workload
+
+from servingopt.controller.reconcile import Deps, reconcile
+from servingopt.devcluster import DevCluster, Kubectl, wait_until
+from servingopt.kube.client import Credentials, KubeClient
+from servingopt.metrics.source import MetricsSample, SampleRequest
+
+DEPLOY = "resnet50-classifier"
+
+
+class ScriptedSource:
+    """1500 req/s for the last hour; p99 set by the test."""
+
+    def __init__(self, now: float) -> None:
+        self.history = tuple((now - 60 * i, 1500.0) for i in range(60, -1, -1))
+        self.p99_ms = 10.0
+
+    async def sample(self, _: SampleRequest) -> MetricsSample:
+        return MetricsSample(
+            request_rate=1500.0,
+            p99_latency_ms=self.p99_ms,
+            replicas=3,
+            demand_history=self.history,
+        )
+
+
+async def test_breach_after_a_change_rolls_back(
+    kubectl: Kubectl, admin_kubectl: Kubectl, policy: str, dev_cluster: DevCluster
+) -> None:
+    admin_kubectl.run(
+        "patch",
+        "servingpolicy",
+        policy,
+        "--type=merge",
+        "-p",
+        '{"spec":{"guardrails":{"rollback":{"breachWindowSeconds":60}}}}',
+    )
+    kubectl.apply(workload())
+    kubectl.apply(modelserving(policy))
+    wait_until(
+        lambda: kubectl.json("get", "deployment", DEPLOY)["status"].get("readyReplicas") == 3,
+        60,
+        "the workload on V100",
+    )
+    now = [time.time()]
+    source = ScriptedSource(now[0])
+    async with KubeClient(Credentials.load(str(dev_cluster.kubeconfig))) as kube:
+        deps = Deps(
+            kube=kube,
+            source_for=lambda _u: source,
+            clock=lambda: now[0],
+            default_prometheus_url="http://127.0.0.1:1",
+        )
+
+        async def once(advance: float) -> str:
+            now[0] += advance
+            result = await reconcile(deps, kubectl.json("get", "modelserving", DEPLOY))
+            return result.outcome
+
+        assert await once(0) == "Applied"  # V100 met the SLO: it is the last good one
+        pool = kubectl.json("get", "deployment", DEPLOY)["spec"]["template"]["spec"][
+            "nodeSelector"
+        ]["servingopt.io/pool"]
+        assert pool != "gpu-v100"
+        source.p99_ms = 80.0  # the new configuration breaks the 40 ms SLO
+        assert await once(30) != "RolledBack"  # breach starts
+        assert await once(40) != "RolledBack"  # 40 s < 60 s window
+        assert await once(30) == "RolledBack"  # 70 s of breach after the change
+        rollbacks = deps.metrics.rollbacks.labels(kubectl.namespace, DEPLOY)._value.get()
+    template = kubectl.json("get", "deployment", DEPLOY)["spec"]["template"]["spec"]
+    assert template["nodeSelector"]["servingopt.io/pool"] == "gpu-v100"
+    env = {e["name"]: e.get("value") for e in template["containers"][0]["env"]}
+    assert env["MODEL_PRECISION"] == "fp32"
+    status = kubectl.json("get", "modelserving", DEPLOY)["status"]
+    degraded = {c["type"]: c for c in status["conditions"]}["Degraded"]
+    assert degraded["status"] == "True" and degraded["reason"] == "SLOBreachedAfterChange"
+    assert status["history"][0]["action"] == "RolledBack"
+    events = kubectl.json("get", "events", "--field-selector", "reason=RolledBack")["items"]
+    assert events and events[0]["type"] == "Warning"
+    assert rollbacks == 1
