@@ -103,6 +103,18 @@ def test_auto_mode_moves_to_the_cheaper_pool_and_survives_a_restart(
     events = kubectl.json("get", "events", "--field-selector", f"involvedObject.name={DEPLOY}")
     assert any(e["reason"] == "Applied" for e in events["items"])
 
+    # The operator's own metrics, per ModelServing.
+    key = {"namespace": kubectl.namespace or "", "modelserving": DEPLOY}
+    wait_until(
+        lambda: operator.metric("servingopt_projected_hourly_cost_dollars", **key) > 0,
+        60,
+        "the operator's metrics",
+    )
+    assert operator.metric("servingopt_hourly_cost_dollars", **key) > 0
+    assert 0 < operator.metric("servingopt_savings_ratio", **key) < 1
+    assert operator.metric("servingopt_decisions_total", **key) >= 1
+    assert operator.metric("servingopt_reconcile_duration_seconds_count", **key) >= 1
+
 
 def test_recommend_mode_fills_status_and_leaves_the_deployment(
     kubectl: Kubectl, policy: str, exporter: Exporter, operator: Operator
