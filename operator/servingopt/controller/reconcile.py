@@ -298,7 +298,7 @@ async def _reconcile(deps: Deps, body: Mapping[str, Any], now: float) -> Result:
             verdict.reason,
             "; ".join(proposal.config.changes_from(current)),
         )
-    writes, verdict = await _execute(deps, body, spec, catalog, verdict, container)
+    writes, verdict = await _execute(deps, body, spec, catalog, verdict, container, memory)
     if verdict.outcome in ("Applied", "RolledBack") and verdict.target is not None:
         applied_meta = {
             "config": verdict.target.to_dict(),
@@ -357,8 +357,10 @@ async def _execute(
     catalog: InstanceCatalog,
     verdict: Verdict,
     container: str | None,
+    before: GuardMemory,
 ) -> tuple[int, Verdict]:
-    """Run the guard's commands. A failure turns the verdict into a held one."""
+    """Run the guard's commands. A failure turns the verdict into a held one (and,
+    when nothing was written, the change is not remembered as made)."""
     writes = 0
     try:
         for command in verdict.commands:
@@ -376,9 +378,9 @@ async def _execute(
             "Held",
             "ApplyFailed",
             f"could not apply: {error}",
-            memory=verdict.memory.evolve(last_change_at=None)
-            if verdict.memory.last_change_at is not None and not writes
-            else verdict.memory,
+            memory=verdict.memory
+            if writes
+            else verdict.memory.evolve(last_change_at=before.last_change_at),
         )
     return writes, verdict
 
