@@ -132,6 +132,7 @@ class LoopState:
     terminating: int = 0
     rollout_done: bool = False
     hpa: str | None = None
+    hpa_in_bounds: bool = False
     savings_percent: float | None = None
     projected_hourly: float | None = None
     baseline_hourly: float | None = None
@@ -168,6 +169,7 @@ class LoopState:
             (self.template_follows, "the Deployment's pod template targets that pool"),
             (self.running_on_new_pool, "every pod Running on that pool, rollout complete"),
             (self.hpa is not None, "the HPA owned by the ModelServing"),
+            (self.hpa_in_bounds, "the Deployment's replicas within the HPA's bounds"),
             (self.saving, "status.cost showing projected $/h below the baseline"),
         ]
         return [what for ok, what in checks if not ok]
@@ -206,13 +208,15 @@ def loop_state(items: list[dict[str, Any]], nodes: dict[str, str]) -> LoopState:
         if pool == applied.get("pool"):
             new_pods.append(pod["metadata"]["name"])
     uid = ms.get("metadata", {}).get("uid")
-    hpa = next(
-        (
-            h["metadata"]["name"]
-            for h in by_kind.get("HorizontalPodAutoscaler", [])
-            if uid and any(o.get("uid") == uid for o in h["metadata"].get("ownerReferences", []))
-        ),
-        None,
+    owned = [
+        h
+        for h in by_kind.get("HorizontalPodAutoscaler", [])
+        if uid and any(o.get("uid") == uid for o in h["metadata"].get("ownerReferences", []))
+    ]
+    hpa = owned[0]["metadata"]["name"] if owned else None
+    bounds = owned[0]["spec"] if owned else {}
+    hpa_in_bounds = bool(owned) and (
+        bounds.get("minReplicas", 1) <= (want or 0) <= bounds.get("maxReplicas", 0)
     )
     return LoopState(
         applied_pool=applied.get("pool"),
@@ -221,6 +225,7 @@ def loop_state(items: list[dict[str, Any]], nodes: dict[str, str]) -> LoopState:
         terminating=terminating,
         rollout_done=rollout_done,
         hpa=hpa,
+        hpa_in_bounds=hpa_in_bounds,
         savings_percent=cost.get("savingsPercent"),
         projected_hourly=cost.get("projectedHourly"),
         baseline_hourly=cost.get("baselineHourly"),
@@ -531,6 +536,12 @@ class Demo:
         print("ModelServing status:")
         for line in status_summary(status):
             print(f"  {line}")
+        if self.twin is not None:
+            from servingopt.devcluster.twin import pods_summary
+
+            print("\ntraffic twin (ground truth per pod):")
+            for line in pods_summary(self.twin):
+                print(f"  {line}")
         print("\nrecent Events:")
         print(self._events())
         closed = not state.missing() and p99 is not None
@@ -607,7 +618,7 @@ def status_summary(status: dict[str, Any]) -> list[str]:
     if status.get("applied"):
         lines.append(f"applied:    {_plan_line(status['applied'])}")
     lines.append(
-        f"predicted:  p99 {_ms(pred.get('p99LatencyMs'))}, {pred.get('replicas', '-')} replicas "
+        f"predicted:  p99 {_ms(pred.get('p99LatencyMs'))}, {pred.get('replicas', '-')} replica(s) "
         f"at {pred.get('demandRps', '-')} req/s, utilisation {pred.get('utilization', '-')}"
     )
     lines.append(
