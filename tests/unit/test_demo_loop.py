@@ -27,6 +27,7 @@ def items(
     replicas: int = 2,
     hpa_bounds: tuple[int, int] | None = (1, 2),
     projected: float = 0.53,
+    current: float | None = 1.05,
     deleting: tuple[str, ...] = (),
 ) -> list[dict[str, Any]]:
     ms = {
@@ -34,7 +35,12 @@ def items(
         "metadata": {"name": "m", "uid": "u1"},
         "status": {
             "applied": {"pool": applied_pool} if applied_pool else None,
-            "cost": {"projectedHourly": projected, "baselineHourly": 9.18, "savingsPercent": 94},
+            "cost": {
+                "projectedHourly": projected,
+                "currentHourly": current,
+                "baselineHourly": 9.18,
+                "savingsPercent": 94,
+            },
         },
     }
     dep = {
@@ -91,10 +97,15 @@ def test_each_missing_piece_is_named() -> None:
         "owned by the ModelServing": items(hpa_bounds=None),
         "within the HPA's bounds": items(hpa_bounds=(1, 1)),
         "below the baseline": items(projected=9.5),
+        "re-plan reporting the current": items(current=9.18),
+        "no re-plan yet": items(current=None),
     }
     for what, docs in cases.items():
         missing = loop_state(docs, NODES).missing()
         assert missing, what
+    # Before the operator's re-plan, everything but its re-read may already be there.
+    early = loop_state(items(current=None), NODES)
+    assert early.missing(observed=False) == [] and len(early.missing()) == 1
     assert "terminating" not in "".join(loop_state(items(), NODES).missing())
     # An old pod still terminating means the rollout has not finished.
     busy = items(pods=(("a", "t4-0"), ("b", "t4-1"), ("old", "v100-0")), deleting=("old",))

@@ -22,6 +22,7 @@ Run it by hand against a dev cluster:
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
 import signal
@@ -340,7 +341,8 @@ class _PodEndpoint:
                 self.send_header("Content-Type", "text/plain; version=0.0.4")
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
-                self.wfile.write(body)
+                with contextlib.suppress(ConnectionError):  # the scraper gave up or left
+                    self.wfile.write(body)
 
             def log_message(self, *_: Any) -> None:
                 pass
