@@ -1,4 +1,3 @@
-# ruff: noqa: F811  (fixtures imported from the dev-cluster plugin are parameters here)
 """End-to-end tests: the operator (`servingopt run`) against the real local control plane
 and a real Prometheus, reusing the dev-cluster fixtures of the integration tests."""
 
@@ -11,14 +10,6 @@ import pytest
 from e2e_support import Exporter, Operator, PrometheusProxy
 
 from servingopt.devcluster import DevCluster, Kubectl, Prometheus
-from servingopt.devcluster.pytest_plugin import (  # noqa: F401  (fixtures)
-    admin_kubectl,
-    dev_cluster,
-    kubeconfig,
-    kubectl,
-    namespace,
-    prometheus,
-)
 
 ROOT = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).parent

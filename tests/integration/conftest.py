@@ -7,16 +7,6 @@ from pathlib import Path
 
 import pytest
 
-from servingopt.devcluster.pytest_plugin import (  # noqa: F401  (fixtures)
-    admin_kubectl,
-    dev_cluster,
-    developer_kubectl,
-    kubeconfig,
-    kubectl,
-    namespace,
-    prometheus,
-)
-
 HERE = Path(__file__).parent
 
 
