@@ -133,6 +133,11 @@ def _wobble(rng: np.random.Generator, seconds: int, scale_s: float = 900.0) -> F
     return np.interp(np.arange(seconds) / 60.0, np.arange(minutes), x)
 
 
+def _noise_factor(rng: np.random.Generator, seconds: int, noise: float) -> FloatArray:
+    """Multiplicative noise ``1 + noise * wobble``, floored at 0 so rates stay non-negative."""
+    return np.maximum(1.0 + noise * _wobble(rng, seconds), 0.0)
+
+
 def _day_shape(seconds: int, ratio: float, start_hour: float = 0.0) -> FloatArray:
     """1 at 14:00, 1/ratio at 02:00, sinusoidal in between."""
     hours = (np.arange(seconds) / 3600.0 + start_hour) % 24.0
@@ -143,7 +148,7 @@ def _day_shape(seconds: int, ratio: float, start_hour: float = 0.0) -> FloatArra
 
 def steady(seconds: int = DAY, *, mean: float = 100.0, noise: float = 0.0, seed: int = 0) -> Trace:
     rng = np.random.default_rng(seed)
-    rates = mean * np.maximum(1.0 + noise * _wobble(rng, seconds), 0.0)
+    rates = mean * _noise_factor(rng, seconds, noise)
     return Trace("steady", rates, description=f"steady {mean:g} req/s")
 
 
@@ -156,7 +161,7 @@ def diurnal(
     seed: int = 0,
 ) -> Trace:
     rng = np.random.default_rng(seed)
-    rates = peak * _day_shape(seconds, ratio) * np.maximum(1.0 + noise * _wobble(rng, seconds), 0)
+    rates = peak * _day_shape(seconds, ratio) * _noise_factor(rng, seconds, noise)
     return Trace("diurnal", rates, description=f"diurnal, peak {peak:g} req/s, {ratio:g}:1")
 
 
@@ -173,7 +178,7 @@ def weekly(
     day_index = (np.arange(seconds) // DAY) % 7
     level = np.where(day_index >= 5, weekend, 1.0)
     shape = _day_shape(seconds, ratio)
-    rates = peak * shape * level * np.maximum(1.0 + noise * _wobble(rng, seconds), 0.0)
+    rates = peak * shape * level * _noise_factor(rng, seconds, noise)
     return Trace("weekly", rates, description=f"weekly, weekday peak {peak:g} req/s")
 
 
@@ -187,7 +192,7 @@ def spiky(
     seed: int = 0,
 ) -> Trace:
     rng = np.random.default_rng(seed)
-    rates = base * _day_shape(seconds, ratio) * np.maximum(1.0 + 0.05 * _wobble(rng, seconds), 0)
+    rates = base * _day_shape(seconds, ratio) * _noise_factor(rng, seconds, 0.05)
     t = np.arange(seconds, dtype=np.float64)
     n_spikes = max(1, int(rng.poisson(spikes_per_day * seconds / DAY)))
     boost = np.zeros(seconds)
@@ -211,7 +216,7 @@ def growing(
     rng = np.random.default_rng(seed)
     trend = growth ** (np.arange(seconds) / max(seconds - 1, 1) - 1.0)
     rates = peak * trend * _day_shape(seconds, ratio)
-    rates *= np.maximum(1.0 + 0.05 * _wobble(rng, seconds), 0.0)
+    rates *= _noise_factor(rng, seconds, 0.05)
     return Trace("growing", rates, description=f"diurnal growing x{growth:g}")
 
 
