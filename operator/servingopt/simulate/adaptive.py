@@ -93,7 +93,7 @@ class ServingoptPolicy:
         observation = self._observe(history, current)
         decision = self._plan(observation)
         proposal = _proposal(decision, self.scenario)
-        recent = [p for p in history.p99_ms[-RECENT_MINUTES:] if np.isfinite(p)]
+        recent = [p for p in history.p99_ms.last(RECENT_MINUTES).tolist() if np.isfinite(p)]
         running = self.applied or _as_guard(current.config, self.scenario)
         verdict = decide(
             GuardInput(
@@ -104,7 +104,7 @@ class ServingoptPolicy:
                 proposal=proposal,
                 current=running,
                 current_hourly=self._hourly(current.config, history),
-                metrics_available=bool(history.rps),
+                metrics_available=len(history) > 0,
                 observed_p99_ms=max(recent) if recent else None,
                 rollout_in_flight=history.rolling,
                 memory=self.memory,
@@ -124,14 +124,14 @@ class ServingoptPolicy:
 
     def _hourly(self, config: ServingConfig, history: History) -> float | None:
         """What the running configuration costs now (replicas x their share of a node)."""
-        if not history.replicas:
+        if not len(history):
             return None
         price = self.scenario.replica_price(config)
         if config.capacity_type == "spot":  # a mix: price the on-demand share too
             od = self.scenario.replica_price(replace(config, capacity_type="on-demand"))
             share = config.spot_percent / 100.0
             price = share * price + (1.0 - share) * od
-        return max(history.replicas[-1], 1.0) * price
+        return max(float(history.replicas.last(1)[0]), 1.0) * price
 
     def _plan(self, observation: Observation) -> Decision:
         s = self.scenario
@@ -141,18 +141,17 @@ class ServingoptPolicy:
 
     def _observe(self, history: History, current: Plan) -> Observation:
         n = min(len(history), HISTORY_MINUTES)
-        configs = history.config[-n:]
         return Observation(
-            timestamps_s=np.asarray(history.start_minute[-n:], dtype=np.float64),
-            requests_per_second=np.asarray(history.rps[-n:], dtype=np.float64),
-            p99_latency_ms=np.asarray(history.p99_ms[-n:], dtype=np.float64),
-            replicas=np.asarray(history.replicas[-n:], dtype=np.float64),
-            instance_types=tuple(c.instance_type if c else "" for c in configs),
-            variants=tuple(c.variant if c else "" for c in configs),
-            max_batch_sizes=np.asarray(
-                [c.max_batch if c else np.nan for c in configs], dtype=np.float64
+            timestamps_s=history.start_minute.last(n),
+            requests_per_second=history.rps.last(n),
+            p99_latency_ms=history.p99_ms.last(n),
+            replicas=history.replicas.last(n),
+            instance_types=tuple(history.instance_types[-n:]) if n else (),
+            variants=tuple(history.variants[-n:]) if n else (),
+            max_batch_sizes=history.max_batch.last(n),
+            current=_running(
+                current.config, round(float(history.replicas.last(1)[0])) if n else None
             ),
-            current=_running(current.config, round(history.replicas[-1]) if n else None),
             corrections=dict(self.corrections),
         )
 

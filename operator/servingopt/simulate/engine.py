@@ -160,17 +160,59 @@ class Plan:
     reason: str = ""
 
 
+class _Column:
+    """A float column that grows by appending; reads are views of the filled part."""
+
+    def __init__(self) -> None:
+        self._data = np.empty(1024)
+        self._size = 0
+
+    def append(self, value: float) -> None:
+        if self._size == self._data.size:
+            self._data = np.concatenate([self._data, np.empty(self._data.size)])
+        self._data[self._size] = value
+        self._size += 1
+
+    def last(self, n: int) -> FloatArray:
+        """The last ``n`` values (a read-only view)."""
+        view = self._data[max(self._size - n, 0) : self._size]
+        view.flags.writeable = False
+        return view
+
+    def __len__(self) -> int:
+        return self._size
+
+
 @dataclass
 class History:
-    """Per-minute observations up to now (what a monitoring system has recorded)."""
+    """Per-minute observations up to now (what a monitoring system has recorded).
 
-    start_minute: list[float] = field(default_factory=list)
-    rps: list[float] = field(default_factory=list)
-    p99_ms: list[float] = field(default_factory=list)
-    replicas: list[float] = field(default_factory=list)
+    Columns grow in place so that a policy reading the last week every few minutes
+    pays for a view, not for a copy of the whole record.
+    """
+
+    start_minute: _Column = field(default_factory=_Column)
+    rps: _Column = field(default_factory=_Column)
+    p99_ms: _Column = field(default_factory=_Column)
+    replicas: _Column = field(default_factory=_Column)
+    max_batch: _Column = field(default_factory=_Column)
     config: list[ServingConfig | None] = field(default_factory=list)
+    instance_types: list[str] = field(default_factory=list)
+    variants: list[str] = field(default_factory=list)
     rolling: bool = False
     """A rollout between two configurations is still in flight."""
+
+    def record(
+        self, minute: float, rps: float, p99_ms: float, replicas: float, config: ServingConfig
+    ) -> None:
+        self.start_minute.append(minute)
+        self.rps.append(rps)
+        self.p99_ms.append(p99_ms)
+        self.replicas.append(replicas)
+        self.max_batch.append(float(config.max_batch))
+        self.config.append(config)
+        self.instance_types.append(config.instance_type)
+        self.variants.append(config.variant)
 
     def __len__(self) -> int:
         return len(self.rps)
@@ -668,11 +710,9 @@ def _record_history(acc: _Accumulator, history: History, config: ServingConfig) 
     have = len(history)
     series = acc.series
     for i in range(have, len(series["t"])):
-        history.start_minute.append(series["t"][i])
-        history.rps.append(series["rps"][i])
-        history.p99_ms.append(series["p99_ms"][i])
-        history.replicas.append(series["replicas"][i])
-        history.config.append(config)
+        history.record(
+            series["t"][i], series["rps"][i], series["p99_ms"][i], series["replicas"][i], config
+        )
 
 
 def _result(
