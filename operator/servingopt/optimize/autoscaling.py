@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from servingopt.optimize.forecast import Forecast
+from servingopt.optimize.forecast import Forecast, sampling_step
 from servingopt.optimize.traffic import TrafficKind, TrafficProfile
 
 FloatArray = npt.NDArray[np.float64]
@@ -90,6 +90,8 @@ class AutoscalingCandidate:
     hourly_cost_per_replica: float
     timestamps_s: FloatArray = field(repr=False)
     requests_per_second: FloatArray = field(repr=False)
+    step_s: float | None = None
+    """Sampling interval of the history (None: the median of its differences)."""
 
 
 @dataclass(frozen=True)
@@ -104,12 +106,20 @@ Evaluator = Callable[[AutoscalingCandidate], Evaluation]
 
 
 def _sliding_max(x: FloatArray, window: int) -> FloatArray:
+    """``max(x[i - window + 1 : i + 1])``, the series' first value standing in before it.
+
+    Doubling: ``m_k[i]`` holds the maximum of ``k`` values ending at ``i``; two
+    overlapping power-of-two spans then cover any window, O(n log window).
+    """
     if window <= 1 or x.size == 0:
         return x
     padded = np.concatenate([np.full(window - 1, x[0]), x])
-    return np.asarray(
-        np.lib.stride_tricks.sliding_window_view(padded, window).max(axis=1), dtype=np.float64
-    )
+    span, spans = 1, padded
+    while 2 * span <= window:
+        spans = np.maximum(spans[:-span], spans[span:])
+        span *= 2
+    # spans[j] = max(padded[j : j + span]); window i starts at padded index i
+    return np.maximum(spans[: x.size], spans[window - span : window - span + x.size])
 
 
 def replay_with_model(candidate: AutoscalingCandidate) -> Evaluation:
@@ -122,9 +132,7 @@ def replay_with_model(candidate: AutoscalingCandidate) -> Evaluation:
     y = candidate.requests_per_second
     if y.size == 0:
         return Evaluation(candidate.min_replicas * candidate.hourly_cost_per_replica, 0.0)
-    ts = candidate.timestamps_s
-    step = float(np.median(np.diff(ts))) if ts.size > 1 else 60.0
-    step = step if step > 0 else 60.0
+    step = candidate.step_s or sampling_step(candidate.timestamps_s)
     desired = np.clip(
         np.ceil(y / candidate.target_rps), candidate.min_replicas, candidate.max_replicas
     )
@@ -202,6 +210,7 @@ def tune(
     windows = [300, 600] if replay else [300]
     ceiling = spec_max if budget_max_replicas is None else min(spec_max, budget_max_replicas)
     level, floor_why = floor_demand(traffic, forecast, startup_s + replan_interval_s, history_rps)
+    step = sampling_step(timestamps_s)
     best: tuple[tuple[float, float], AutoscalingPlan] | None = None
     for fraction in fractions:
         target = capacity_rps * fraction
@@ -231,6 +240,7 @@ def tune(
                         hourly_cost_per_replica,
                         timestamps_s,
                         history_rps,
+                        step,
                     )
                 )
             plan = AutoscalingPlan(target, low, high, behavior, fraction, evaluation, tuple(why))

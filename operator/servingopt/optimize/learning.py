@@ -14,11 +14,14 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import numpy as np
+import numpy.typing as npt
 
 from servingopt.model import LatencyProfile, ProfileCorrection
 from servingopt.optimize import perfgrid
-from servingopt.optimize.observation import CorrectionKey, Observation
+from servingopt.optimize.observation import CorrectionKey, FloatArray, Observation
 from servingopt.optimize.queue_table import MAX_TABLE_BATCH
+
+IntArray = npt.NDArray[np.int64]
 
 MAX_ROWS = 240
 BUCKETS = 6
@@ -73,8 +76,6 @@ def _evidence(obs: Observation) -> dict[CorrectionKey, list[tuple[float, float, 
     n = obs.requests_per_second.size
     if n == 0 or obs.p99_latency_ms.size != n or obs.replicas.size != n:
         return {}
-    types = obs.instance_types or (obs.current.instance_type or "",) * n
-    variants = obs.variants or (obs.current.variant or "",) * n
     batches = (
         obs.max_batch_sizes
         if obs.max_batch_sizes.size == n
@@ -88,22 +89,51 @@ def _evidence(obs: Observation) -> dict[CorrectionKey, list[tuple[float, float, 
         & (obs.requests_per_second > 0)
     )
     rate = np.where(ok, obs.requests_per_second / np.where(ok, obs.replicas, 1.0), 0.0)
-    groups: dict[CorrectionKey, list[int]] = {}
-    for i in np.flatnonzero(ok):
-        if types[i] and variants[i]:
-            groups.setdefault((types[i], variants[i]), []).append(int(i))
     out: dict[CorrectionKey, list[tuple[float, float, float]]] = {}
-    for key, idx in groups.items():
-        rows = np.asarray(idx[-MAX_ROWS:])
+    for key, idx in _rows_by_config(obs, ok).items():
+        rows = idx[-MAX_ROWS:]
         order = rows[np.argsort(rate[rows], kind="stable")]
-        buckets = []
-        for part in np.array_split(order, min(BUCKETS, order.size)):
-            buckets.append(
-                (
-                    float(np.median(rate[part])),
-                    float(np.median(obs.p99_latency_ms[part])),
-                    float(np.nan_to_num(np.median(batches[part]), nan=0.0)),
-                )
+        parts = np.array_split(np.arange(order.size), min(BUCKETS, order.size))
+        bounds = np.array([p[0] for p in parts] + [order.size])
+        out[key] = list(
+            zip(
+                _medians(rate[order], bounds).tolist(),
+                _medians(obs.p99_latency_ms[order], bounds).tolist(),
+                np.nan_to_num(_medians(batches[order], bounds), nan=0.0).tolist(),
+                strict=True,
             )
-        out[key] = buckets
+        )
     return out
+
+
+def _rows_by_config(obs: Observation, ok: npt.NDArray[np.bool_]) -> dict[CorrectionKey, IntArray]:
+    """Indices of the usable rows per (type, variant), keys in order of first use.
+
+    Configurations change rarely, so the history is a few long runs: find the runs
+    with one vectorised comparison and group them, instead of visiting every row.
+    """
+    n = ok.size
+    types = np.array(obs.instance_types or (obs.current.instance_type or "",) * n, dtype=object)
+    variants = np.array(obs.variants or (obs.current.variant or "",) * n, dtype=object)
+    starts = np.concatenate(
+        [[0], np.flatnonzero((types[1:] != types[:-1]) | (variants[1:] != variants[:-1])) + 1]
+    )
+    ends = np.append(starts[1:], n)
+    runs: dict[CorrectionKey, list[IntArray]] = {}
+    for start, end in zip(starts.tolist(), ends.tolist(), strict=True):
+        key = (str(types[start]), str(variants[start]))
+        if key[0] and key[1]:
+            runs.setdefault(key, []).append(start + np.flatnonzero(ok[start:end]))
+    grouped = {key: np.concatenate(parts) for key, parts in runs.items()}
+    used = {key: idx for key, idx in grouped.items() if idx.size}
+    return dict(sorted(used.items(), key=lambda item: int(item[1][0])))
+
+
+def _medians(values: FloatArray, bounds: IntArray) -> FloatArray:
+    """``np.median`` of each slice ``values[bounds[k]:bounds[k + 1]]`` (NaN if any is)."""
+    ids = np.repeat(np.arange(bounds.size - 1), np.diff(bounds))
+    ordered = values[np.lexsort((values, ids))]
+    lo, hi = bounds[:-1], bounds[1:]
+    mid = (ordered[lo + (hi - lo - 1) // 2] + ordered[lo + (hi - lo) // 2]) / 2.0
+    has_nan = np.logical_or.reduceat(np.isnan(values), lo) if values.size else np.zeros(0, bool)
+    return np.where(has_nan, np.nan, mid)

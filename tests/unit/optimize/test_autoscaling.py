@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from servingopt.optimize.autoscaling import (
     AutoscalingCandidate,
+    _sliding_max,
     behavior_for,
     replay_with_model,
     target_fraction,
@@ -64,3 +67,17 @@ def test_replay_holds_replicas_through_the_scale_down_window() -> None:
     long = replay_with_model(_candidate(rps, 100.0, startup=60, window=1800))
     assert long.hourly_cost > short.hourly_cost
     assert short.slo_violation_fraction == long.slo_violation_fraction == 0.0
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    st.lists(st.floats(0.0, 1e3, allow_nan=False), min_size=1, max_size=200),
+    st.integers(1, 300),
+)
+def test_sliding_max_is_the_maximum_of_each_trailing_window(
+    values: list[float], window: int
+) -> None:
+    x = np.asarray(values)
+    padded = np.concatenate([np.full(window - 1, x[0]), x])
+    want = [padded[i : i + window].max() for i in range(x.size)]
+    np.testing.assert_array_equal(_sliding_max(x, window), want)
