@@ -119,7 +119,8 @@ def _sliding_max(x: FloatArray, window: int) -> FloatArray:
         spans = np.maximum(spans[:-span], spans[span:])
         span *= 2
     # spans[j] = max(padded[j : j + span]); window i starts at padded index i
-    return np.maximum(spans[: x.size], spans[window - span : window - span + x.size])
+    out: FloatArray = np.maximum(spans[: x.size], spans[window - span : window - span + x.size])
+    return out
 
 
 def replay_with_model(candidate: AutoscalingCandidate) -> Evaluation:
