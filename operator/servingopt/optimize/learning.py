@@ -30,9 +30,11 @@ BUCKETS = 6
 def _predicted_p99(
     profile: LatencyProfile, factor: float, rate: float, batch: int, delay_ms: float
 ) -> float:
-    one, full, shape = perfgrid.profile_arrays([profile], [batch])
-    grid = perfgrid.build(one * factor, full * factor, shape, [batch], [delay_ms], 1e12)
-    return grid.p99_at((0, 0, 0), rate)
+    one = float(profile.service_time_ms(1.0)) * factor
+    full = float(profile.service_time_ms(float(batch))) * factor
+    a, c = profile.a_ms, profile.c_ms
+    shape = a / (a + c) if a + c > 0 else 0.0
+    return perfgrid.p99_one(one, full, shape, batch, delay_ms, rate)
 
 
 def learn(

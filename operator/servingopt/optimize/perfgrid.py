@@ -7,8 +7,11 @@ pass, so a plan can sweep a whole catalog within milliseconds.
 
 from __future__ import annotations
 
+import math
+from bisect import bisect_right
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 import numpy.typing as npt
@@ -131,6 +134,14 @@ def points_arrays(
     points: Sequence[Points], batches: Sequence[int], factors: Sequence[float]
 ) -> tuple[FloatArray, FloatArray, FloatArray]:
     """Like :func:`profile_arrays`, from raw points, service times scaled by ``factors``."""
+    rows = _summaries(tuple(points), tuple(batches))
+    f = np.asarray(factors, dtype=np.float64)
+    return rows[:, 1] * f, rows[:, 2:] * f[:, None], rows[:, 0]
+
+
+@lru_cache(maxsize=32)
+def _summaries(points: tuple[Points, ...], batches: tuple[int, ...]) -> FloatArray:
+    """:func:`_summary` of every profile; cached, as a re-plan reads the same profiles."""
     rows = np.zeros((len(points), 2 + len(batches)))
     by_length: dict[int, list[int]] = {}
     for i, (b, _) in enumerate(points):
@@ -139,8 +150,8 @@ def points_arrays(
         bs = np.array([points[i][0] for i in idx], dtype=np.float64)
         ts = np.array([points[i][1] for i in idx], dtype=np.float64)
         rows[idx] = _summary(bs, ts, batches)
-    f = np.asarray(factors, dtype=np.float64)
-    return rows[:, 1] * f, rows[:, 2:] * f[:, None], rows[:, 0]
+    rows.flags.writeable = False
+    return rows
 
 
 def build(
@@ -207,3 +218,45 @@ def _capacity(curves: FloatArray, loads: FloatArray, slo_ms: float) -> FloatArra
     rho = loads[j - 1] + np.clip(frac, 0.0, 1.0) * (loads[j] - loads[j - 1])
     rho = np.where(never, loads[-1], np.where(first == 0, 0.0, rho))
     return np.minimum(rho, MAX_LOAD_FRACTION)
+
+
+def _bracket_one(grid: FloatArray, x: float) -> tuple[int, float]:
+    """:func:`_bracket` for one value."""
+    i = min(max(bisect_right(grid.tolist(), x) - 1, 0), grid.size - 2)
+    lo, hi = float(grid[i]), float(grid[i + 1])
+    return i, min(max((x - lo) / (hi - lo), 0.0), 1.0)
+
+
+def p99_one(
+    one_ms: float,
+    full_ms: float,
+    shape: float,
+    batch: int,
+    delay_ms: float,
+    rate_rps: float,
+    table: QueueTable | None = None,
+) -> float:
+    """``build(...).p99_at((0, 0, 0), rate_rps)`` for a single setting, without the grid.
+
+    Learning predicts one p99 per evidence bucket, a few per plan; the same
+    interpolation as :func:`build`, in the same order, on the one curve it needs.
+    """
+    tab = table or packaged_table()
+    ib, wb = _bracket_one(tab.log_batches, float(np.log2(float(batch))))
+    is_, ws = _bracket_one(tab.shapes, min(max(shape, 0.0), float(tab.shapes[-1])))
+    wait = delay_ms if batch > 1 else 0.0
+    ratio = wait / full_ms
+    if ratio > float(tab.delay_ratios[-1]):
+        return math.inf
+    id_, wd = _bracket_one(tab.delay_ratios, ratio)
+    cell = tab.p99[ib : ib + 2, is_ : is_ + 2, id_ : id_ + 2]  # (2, 2, 2, loads)
+    by_batch = (1.0 - wb) * cell[0] + wb * cell[1]
+    by_shape = (1.0 - ws) * by_batch[0] + ws * by_batch[1]
+    curve_ms = (by_shape[0] + wd * (by_shape[1] - by_shape[0])) * full_ms
+    lone = one_ms + wait
+    curve_ms[0] = lone
+    np.maximum(curve_ms[1:], lone, out=curve_ms[1:])
+    rho = rate_rps / (1000.0 * batch / full_ms)
+    if not math.isfinite(rho) or rho > float(tab.loads[-1]):
+        return math.inf
+    return float(np.interp(max(rho, 0.0), tab.loads, curve_ms))
