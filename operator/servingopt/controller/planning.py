@@ -46,12 +46,15 @@ def observation(
 ) -> Observation:
     """The planner's view. Intervals after ``since`` (the last change, or all when
     servingopt never changed the workload) are attributed to the current config, so the
-    planner can compare observed p99 with its prediction and learn."""
+    planner can compare observed p99 with its prediction and learn; each with the
+    replicas that served it (the current count where Prometheus has none)."""
     history = sample.demand_history
     times = np.array([t for t, _ in history], dtype=np.float64)
     rps = np.array([v for _, v in history], dtype=np.float64)
     p99_by_time = dict(sample.p99_history)
     p99 = np.array([p99_by_time.get(t, np.nan) for t, _ in history], dtype=np.float64)
+    replicas_by_time = dict(sample.replicas_history)
+    served = [replicas_by_time.get(t, float(replicas or 0)) for t, _ in history]
     attributed = [since is None or t >= since for t in times]
     label = current.instance_type or ""
     variant = current.variant or ""
@@ -60,7 +63,8 @@ def observation(
         requests_per_second=rps,
         p99_latency_ms=p99 if history else np.zeros(0),
         replicas=np.array(
-            [float(replicas) if replicas and a else np.nan for a in attributed], dtype=np.float64
+            [n if n > 0 and a else np.nan for n, a in zip(served, attributed, strict=True)],
+            dtype=np.float64,
         ),
         instance_types=tuple(label if a else "" for a in attributed),
         variants=tuple(variant if a else "" for a in attributed),

@@ -14,6 +14,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from servingopt.optimize.observation import HISTORY_SECONDS
+
 from .prometheus import PrometheusClient, PrometheusError, Series
 from .promql import preset
 
@@ -30,7 +32,7 @@ class SampleRequest:
     preset: str
     labels: Mapping[str, str]
     window_seconds: int
-    history_seconds: int = 3600
+    history_seconds: int = HISTORY_SECONDS
     history_step_seconds: int = 60
 
 
@@ -46,6 +48,7 @@ class MetricsSample:
     replicas: int | None = None
     demand_history: tuple[tuple[float, float], ...] = ()
     p99_history: tuple[tuple[float, float], ...] = ()
+    replicas_history: tuple[tuple[float, float], ...] = ()
     reason: str = ""
     message: str = ""
     missing: tuple[str, ...] = field(default=())
@@ -72,6 +75,10 @@ def _finite_samples(series: list[Series]) -> tuple[tuple[float, float], ...]:
     return tuple((t, v) for t, v in (series[0].samples if series else ()) if math.isfinite(v))
 
 
+async def _none() -> list[Series]:
+    return []
+
+
 def _finite(value: float) -> float | None:
     return value if math.isfinite(value) else None
 
@@ -91,11 +98,11 @@ class PrometheusSource:
                 *(self.client.query(q, at=now) for q in queries.values())
             )
             span = (now - request.history_seconds, now, float(request.history_step_seconds))
-            history = await self.client.query_range(queries["request_rate"], *span)
-            p99_history = (
-                await self.client.query_range(queries["p99_latency_ms"], *span)
-                if "p99_latency_ms" in queries
-                else []
+            history, p99_history, replicas_history = await asyncio.gather(
+                *(
+                    self.client.query_range(queries[q], *span) if q in queries else _none()
+                    for q in ("request_rate", "p99_latency_ms", "replicas")
+                )
             )
         except PrometheusError as error:
             return MetricsSample(reason=UNREACHABLE, message=str(error))
@@ -119,6 +126,7 @@ class PrometheusSource:
             replicas=int(replicas) if replicas is not None else None,
             demand_history=_finite_samples(history),
             p99_history=_finite_samples(p99_history),
+            replicas_history=_finite_samples(replicas_history),
             missing=missing,
         )
         if sample.request_rate is None:

@@ -17,6 +17,11 @@ from servingopt.model import ProfileCorrection
 
 FloatArray = npt.NDArray[np.float64]
 
+#: How far back the planner reads the history: two days, so that the forecast can
+#: compare each hour with the same hour the day before and check its own errors over
+#: the last day, plus the hour that comparison starts from.
+HISTORY_SECONDS = 49 * 3600
+
 #: Key of a learned correction: (instance type, variant name).
 CorrectionKey = tuple[str, str]
 

@@ -28,7 +28,7 @@ from servingopt.guard.types import ServingConfig as GuardConfig
 from servingopt.model import ProfileCorrection
 from servingopt.optimize import Observation, RunningConfig, plan
 from servingopt.optimize.decision import Decision
-from servingopt.optimize.observation import CorrectionKey
+from servingopt.optimize.observation import HISTORY_SECONDS, CorrectionKey
 
 from .engine import History, HpaScaler, Plan
 from .hpa import DEFAULT_SCALE_DOWN, DEFAULT_SCALE_UP, Hpa, HpaSpec, rules_from_behavior
@@ -36,8 +36,8 @@ from .policies import opening_rate
 from .traces import Trace
 from .world import Scenario, ServingConfig
 
-#: Minutes of history handed to the planner (a week of per-minute samples at most).
-HISTORY_MINUTES = 7 * 24 * 60
+#: Minutes of history handed to the planner (what the operator reads from Prometheus).
+HISTORY_MINUTES = HISTORY_SECONDS // 60
 #: Minutes of observed p99 that count as "the current p99" for the guard.
 RECENT_MINUTES = 5
 

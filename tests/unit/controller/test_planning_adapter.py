@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
@@ -59,3 +61,11 @@ def test_corrections_round_trip_rounded() -> None:
     back = planning.corrections_from_dict(stored)
     assert back[("g4dn.xlarge", "int8")].factor == 1.235
     assert planning.corrections_from_dict({"bad": {"factor": "x"}}) == {}
+
+
+def test_each_interval_counts_the_replicas_that_served_it() -> None:
+    night = tuple((T0 + 60 * i, 1.0 if i < 5 else 3.0) for i in range(8))  # 8 of 10 known
+    obs = planning.observation(
+        replace(sample(), replicas_history=night), V100, 3, since=None, corrections={}
+    )
+    assert obs.replicas.tolist() == [1.0] * 5 + [3.0] * 5
