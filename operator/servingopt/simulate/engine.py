@@ -98,6 +98,17 @@ class FixedReplicas:
         return self.replicas
 
 
+def _cpu_percent(metrics: StepMetrics) -> float | None:
+    return None if metrics.utilisation is None else 100 * metrics.utilisation
+
+
+_METRICS: dict[str, Callable[[StepMetrics], float | None]] = {
+    "RequestsPerSecond": lambda m: m.rps_per_pod,
+    "Concurrency": lambda m: m.concurrency_per_pod,
+    "CPUUtilization": _cpu_percent,
+}
+
+
 @dataclass
 class HpaScaler:
     """An emulated HPA on a Pods metric (requests/s, concurrency or CPU %)."""
@@ -106,11 +117,7 @@ class HpaScaler:
     metric: str = "RequestsPerSecond"
 
     def desired(self, now: float, current: int, metrics: StepMetrics) -> int:
-        value = {
-            "RequestsPerSecond": metrics.rps_per_pod,
-            "Concurrency": metrics.concurrency_per_pod,
-            "CPUUtilization": None if metrics.utilisation is None else 100 * metrics.utilisation,
-        }[self.metric]
+        value = _METRICS[self.metric](metrics)  # only the one the HPA reads
         values = [] if value is None else [value] * metrics.ready
         return self.hpa.sync(now, current, PodMetrics(values, unready=metrics.unready))
 
