@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cached_property
 
 import numpy as np
@@ -328,6 +328,7 @@ def plan(
         [c.points for c in cands], batches, [c.factor for c in cands]
     )
     grid = perfgrid.build(one, full, shape, batches, delays, spec.slo.latency_p99_ms)
+    grid = _safe_capacity(grid, full, spec.slo.latency_p99_ms)
     fraction = autoscaling.target_fraction(policy.aggressiveness, traffic.ramp_per_startup)
     # minReplicas floors (spiky p75, predictive minimum) are capacity too: rank with them
     floor_rps, _ = autoscaling.floor_demand(
@@ -354,6 +355,21 @@ def plan(
         rows = _rows(spec, policy, obs, cands, grid, sizing, tuned, cap_types)
         decision, _ = _decide(spec, policy, obs, cands, grid, rows, *context, fractions=[tuned])
     return decision
+
+
+def _safe_capacity(
+    grid: perfgrid.PerfGrid, full_ms: FloatArray, slo_ms: float
+) -> perfgrid.PerfGrid:
+    """The grid without the capacity no burst may rely on.
+
+    A max batch B whose own service time (plus the queue delay) exceeds the SLO gets
+    no capacity: the queue model meets the SLO there only while batches stay small,
+    and a burst that fills them makes every request in them miss.
+    """
+    wait = np.where(grid.batches[:, None] > 1, grid.delays_ms[None, :], 0.0)
+    too_slow = full_ms[:, :, None] + wait[None, :, :] > slo_ms
+    capacity = np.where(too_slow, 0.0, grid.capacity_rps)
+    return replace(grid, capacity_rps=capacity)
 
 
 def _factor(corrections: Mapping[CorrectionKey, ProfileCorrection], key: CorrectionKey) -> float:

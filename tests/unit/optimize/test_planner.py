@@ -325,3 +325,34 @@ def test_real_production_demand_curve() -> None:
     assert decision.traffic in ("spiky", "variable")
     covered = decision.min_replicas * decision.target_rps_per_replica
     assert covered >= float(np.quantile(rps, 0.75)) * 0.999 or decision.min_replicas == 50
+
+
+# A small LLM on a T4: a full batch of 32 takes 840 ms, far above a 450 ms SLO.
+LLM_T4 = [
+    {"instanceType": "g4dn.xlarge",
+     "points": [{"batchSize": b, "latencyMs": t} for b, t in
+                ((1, 260.0), (2, 272.0), (4, 300.0), (8, 372.0), (16, 520.0), (32, 840.0))]},
+]  # fmt: skip
+
+
+def _llm_spec() -> Any:
+    return vision_spec(
+        slo={"latencyP99Ms": 450},
+        variants=_variants(("awq", 0.83, 4096, LLM_T4)),
+        candidates={"instanceTypes": ["g4dn.xlarge"], "capacityTypes": ["on-demand"]},
+        batching={"maxBatchSize": {"min": 1, "max": 32},
+                  "maxQueueDelayMicroseconds": {"min": 0, "max": 0}},
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize("factor", [1.0, 1.3])
+def test_max_batch_whose_own_service_time_misses_the_slo_is_never_chosen(factor: float) -> None:
+    # the queue model alone gives B = 32 the most capacity (batches stay small at that
+    # load), but a burst that fills a batch makes every request in it miss the SLO
+    corr = {("g4dn.xlarge", "awq"): ProfileCorrection(factor=factor, observations=5)}
+    decision = plan(_llm_spec(), catalog(), None, Observation.from_rps(1.0, corrections=corr))
+    learned = decision.corrections[("g4dn.xlarge", "awq")].factor
+    t_b = {p["batchSize"]: p["latencyMs"] for p in LLM_T4[0]["points"]}
+    assert decision.slo_feasible
+    assert t_b[decision.max_batch_size] * learned <= 450
+    assert t_b[2 * decision.max_batch_size] * learned > 450  # the largest that fits
