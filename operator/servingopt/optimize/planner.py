@@ -328,7 +328,7 @@ def plan(
         [c.points for c in cands], batches, [c.factor for c in cands]
     )
     grid = perfgrid.build(one, full, shape, batches, delays, spec.slo.latency_p99_ms)
-    grid = _safe_capacity(grid, full, spec.slo.latency_p99_ms)
+    grid = _safe_capacity(grid, full, [c.factor for c in cands], spec.slo.latency_p99_ms)
     fraction = autoscaling.target_fraction(policy.aggressiveness, traffic.ramp_per_startup)
     # minReplicas floors (spiky p75, predictive minimum) are capacity too: rank with them
     floor_rps, _ = autoscaling.floor_demand(
@@ -358,17 +358,21 @@ def plan(
 
 
 def _safe_capacity(
-    grid: perfgrid.PerfGrid, full_ms: FloatArray, slo_ms: float
+    grid: perfgrid.PerfGrid, full_ms: FloatArray, factors: Sequence[float], slo_ms: float
 ) -> perfgrid.PerfGrid:
-    """The grid without the capacity no burst may rely on.
+    """The grid without the capacity no burst or learned correction may rely on.
 
-    A max batch B whose own service time (plus the queue delay) exceeds the SLO gets
-    no capacity: the queue model meets the SLO there only while batches stay small,
-    and a burst that fills them makes every request in them miss.
+    * A max batch B whose own service time (plus the queue delay) exceeds the SLO gets
+      no capacity: the queue model meets the SLO there only while batches stay small,
+      and a burst that fills them makes every request in them miss.
+    * A correction below 1 is learned from p99s at the loads seen, not from full
+      batches: capacity stays within the declared stability limit ``1000 B / t(B)``.
     """
     wait = np.where(grid.batches[:, None] > 1, grid.delays_ms[None, :], 0.0)
     too_slow = full_ms[:, :, None] + wait[None, :, :] > slo_ms
-    capacity = np.where(too_slow, 0.0, grid.capacity_rps)
+    shrink = np.minimum(np.asarray(factors, dtype=np.float64), 1.0)
+    declared = perfgrid.MAX_LOAD_FRACTION * grid.limit_rps * shrink[:, None]
+    capacity = np.where(too_slow, 0.0, np.minimum(grid.capacity_rps, declared[:, :, None]))
     return replace(grid, capacity_rps=capacity)
 
 

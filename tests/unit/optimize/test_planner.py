@@ -356,3 +356,19 @@ def test_max_batch_whose_own_service_time_misses_the_slo_is_never_chosen(factor:
     assert decision.slo_feasible
     assert t_b[decision.max_batch_size] * learned <= 450
     assert t_b[2 * decision.max_batch_size] * learned > 450  # the largest that fits
+
+
+def test_learned_speed_up_never_targets_beyond_the_declared_stability_limit() -> None:
+    # a correction below 1 is learned from p99s at the loads seen, not from full batches
+    spec = vision_spec(
+        slo={"latencyP99Ms": 1000},
+        candidates={"instanceTypes": ["g4dn.xlarge"], "capacityTypes": ["on-demand"]},
+    )
+    corr = {("g4dn.xlarge", "fp32"): ProfileCorrection(factor=0.5, observations=5)}
+    aggressive = ServingPolicySpec.model_validate({"aggressiveness": "Aggressive"})
+    decision = plan(spec, catalog(), aggressive, Observation.from_rps(2000.0, corrections=corr))
+    b = decision.max_batch_size
+    declared_limit = 1000.0 * b / (4.0 + 1.0 * b)  # t(B) = 4 + B ms
+    assert decision.corrections[("g4dn.xlarge", "fp32")].factor < 0.6
+    assert decision.capacity_per_replica_rps <= 0.95 * declared_limit + 1e-9
+    assert decision.target_rps_per_replica < declared_limit
