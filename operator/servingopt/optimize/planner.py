@@ -46,7 +46,7 @@ from servingopt.optimize.instances import (
     pods_per_node,
 )
 from servingopt.optimize.learning import learn
-from servingopt.optimize.observation import CorrectionKey, Observation
+from servingopt.optimize.observation import CorrectionKey, Observation, RunningConfig
 from servingopt.optimize.queue_table import MAX_TABLE_BATCH
 from servingopt.optimize.traffic import UNKNOWN, TrafficProfile, classify
 
@@ -92,10 +92,11 @@ class _Rows:
     latency_ok: npt.NDArray[np.bool_]
     bounds_ok: npt.NDArray[np.bool_]
     budget_ok: npt.NDArray[np.bool_]
+    change_ok: npt.NDArray[np.bool_]  # worth leaving the running placement for
 
     @cached_property
     def feasible(self) -> npt.NDArray[np.bool_]:
-        return self.latency_ok & self.bounds_ok & self.budget_ok
+        return self.latency_ok & self.bounds_ok & self.budget_ok & self.change_ok
 
 
 def batch_candidates(spec: ModelServingSpec) -> list[int]:
@@ -338,7 +339,8 @@ def plan(
         obs.requests_per_second,
     )
     sizing = max(demand, floor_rps)
-    rows = _rows(spec, policy, obs, cands, grid, sizing, fraction, cap_types)
+    upper = max(fc.peak_upper, sizing)
+    rows = _ranked_rows(spec, policy, obs, cands, grid, (sizing, upper), fraction, cap_types)
     if rows.cand.size == 0:
         return _empty_decision(
             spec,
@@ -352,7 +354,7 @@ def plan(
     if tuned is not None and abs(tuned - fraction) > 1e-9:
         # the replay chose another HPA margin: rank again with it, so that the choice
         # of instance type and the replicas it reports agree
-        rows = _rows(spec, policy, obs, cands, grid, sizing, tuned, cap_types)
+        rows = _ranked_rows(spec, policy, obs, cands, grid, (sizing, upper), tuned, cap_types)
         decision, _ = _decide(spec, policy, obs, cands, grid, rows, *context, fractions=[tuned])
     return decision
 
@@ -524,7 +526,65 @@ def _rows(
         latency_ok=latency_ok,
         bounds_ok=merged["needed"] <= spec.autoscaling.max_replicas,
         budget_ok=merged["cost"] <= room + 1e-9,
+        change_ok=np.ones(merged["cost"].size, dtype=bool),
     )
+
+
+def _ranked_rows(
+    spec: ModelServingSpec,
+    policy: ServingPolicySpec,
+    obs: Observation,
+    cands: Sequence[_Candidate],
+    grid: perfgrid.PerfGrid,
+    demands: tuple[float, float],
+    fraction: float,
+    cap_types: Sequence[str],
+) -> _Rows:
+    """:func:`_rows` at the demand, with the moves that pay only below it ruled out.
+
+    ``demands``: the demand to size for and the forecast's upper band.
+    """
+    rows = _rows(spec, policy, obs, cands, grid, demands[0], fraction, cap_types)
+    if demands[1] <= demands[0]:
+        return rows
+    ahead = _rows(spec, policy, obs, cands, grid, demands[1], fraction, cap_types)
+    return replace(rows, change_ok=_worth_moving(rows, ahead, cands, obs.current))
+
+
+def _worth_moving(
+    rows: _Rows, ahead: _Rows, cands: Sequence[_Candidate], current: RunningConfig
+) -> npt.NDArray[np.bool_]:
+    """Rows on the running placement, or no dearer than it at the upper band.
+
+    Costs step with the replica count, and each placement steps at its own demands:
+    one cheaper only below its next step (two replicas of one type against two of a
+    dearer but faster one) loses the saving, and flips back, when demand rises
+    within its forecast band. The running placement is measured at its best row
+    that meets the SLO now; none (or none running): every row may win.
+    """
+    spot = current.capacity_type == "spot"
+    here = np.array(
+        [(c.itype.name, c.variant) == (current.instance_type, current.variant) for c in cands]
+    )
+    running = here[rows.cand] & (rows.spot == spot)
+    now_ok = rows.latency_ok & rows.bounds_ok & rows.budget_ok
+    if not (running & now_ok).any():
+        return np.ones(rows.cand.size, dtype=bool)
+    # the cost of each (candidate, cache, capacity type) at the upper band
+    dearest = np.where(ahead.feasible, ahead.rank_cost, np.inf)
+    by_key = {
+        (int(c), bool(k), bool(s)): float(v)
+        for c, k, s, v in zip(ahead.cand, ahead.cache_on, ahead.spot, dearest, strict=True)
+    }
+    later = np.array(
+        [
+            by_key.get((int(c), bool(k), bool(s)), np.inf)
+            for c, k, s in zip(rows.cand, rows.cache_on, rows.spot, strict=True)
+        ]
+    )
+    bar = float(later[running & now_ok].min())
+    out: npt.NDArray[np.bool_] = running | (later <= bar + 1e-9)
+    return out
 
 
 def _spot_terms(spec: ModelServingSpec, policy: ServingPolicySpec) -> tuple[int, int]:
@@ -606,7 +666,9 @@ def _rejection(
         return (
             f"replicas: needs {int(rows.needed[r])}, maxReplicas is {spec.autoscaling.max_replicas}"
         )
-    return f"budget: ${float(rows.cost[r]):.3f}/h over ${room:.3f}/h"
+    if not rows.budget_ok[r]:
+        return f"budget: ${float(rows.cost[r]):.3f}/h over ${room:.3f}/h"
+    return "stay: no cheaper than the running configuration at the forecast's upper band"
 
 
 def _alternatives(

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from servingopt.api import ServingPolicySpec
+from servingopt.api.catalog_gen import default_catalog
 from servingopt.model import ProfileCorrection
 from servingopt.optimize import (
     AutoscalingCandidate,
@@ -372,3 +373,49 @@ def test_learned_speed_up_never_targets_beyond_the_declared_stability_limit() ->
     assert decision.corrections[("g4dn.xlarge", "fp32")].factor < 0.6
     assert decision.capacity_per_replica_rps <= 0.95 * declared_limit + 1e-9
     assert decision.target_rps_per_replica < declared_limit
+
+
+BATCHES = (1, 2, 4, 8, 16, 32)
+
+
+def _llm_two_gpus() -> Any:
+    """support-llm's awq-int4 on A10G (g5) and L4 (g6), at least 2 replicas."""
+    curves = {
+        "g5.xlarge": (150.0, 156.0, 172.0, 210.0, 290.0, 450.0),
+        "g6.xlarge": (190.0, 198.0, 220.0, 270.0, 370.0, 580.0),
+    }
+    profiles = [
+        {"instanceType": name,
+         "points": [{"batchSize": b, "latencyMs": t} for b, t in zip(BATCHES, ts, strict=True)]}
+        for name, ts in curves.items()
+    ]  # fmt: skip
+    return vision_spec(
+        slo={"latencyP99Ms": 450},
+        variants=_variants(("awq", 0.83, 4096, profiles)),
+        resources={"cpuMillicores": 3000, "memoryMiB": 12288},
+        candidates={"instanceTypes": list(curves), "capacityTypes": ["on-demand"]},
+        batching={"maxBatchSize": {"min": 1, "max": 32},
+                  "maxQueueDelayMicroseconds": {"min": 0, "max": 0}},
+        autoscaling={"minReplicas": 2, "maxReplicas": 12, "startupSeconds": 180},
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize("noise", [0.0, 0.08])
+def test_running_placement_is_left_only_for_a_saving_that_holds_over_the_forecast(
+    noise: float,
+) -> None:
+    # About 13 req/s: two L4s ($1.61/h) are cheaper than two A10Gs ($2.01/h) at the
+    # forecast mean, but a third L4 is due within the forecast band, where the A10Gs
+    # still suffice: leaving the A10Gs would flip back as soon as demand rose.
+    spec, cat = _llm_two_gpus(), default_catalog()
+    rps = 12.8 * (1.0 + noise * np.random.default_rng(0).standard_normal(180))
+
+    def chosen(running: str | None) -> str | None:
+        current = RunningConfig(instance_type=running, variant="awq", capacity_type="on-demand")
+        obs = _history(rps, current=current)
+        return plan(spec, cat, None, obs).instance_type
+
+    assert chosen(None) == "g6.xlarge"  # nothing runs: the cheapest at the mean
+    assert chosen("g6.xlarge") == "g6.xlarge"
+    # a noisy demand stays on the A10Gs; a steady one (no band) takes the saving
+    assert chosen("g5.xlarge") == ("g5.xlarge" if noise else "g6.xlarge")
