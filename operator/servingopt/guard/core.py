@@ -134,16 +134,19 @@ def _track(inp: GuardInput) -> GuardMemory:
     """Update the memory with what the metrics say about the current configuration.
 
     While it meets the SLO it becomes the last good configuration; while it breaks the
-    SLO the breach start is kept; unknown metrics change nothing.
+    SLO the breach start is kept; during a rollout no breach counts; unknown metrics
+    change nothing.
     """
     memory = inp.memory
     if not inp.metrics_available or inp.observed_p99_ms is None:
         return memory
+    if inp.rollout_in_flight:
+        # old pods serve until the new ones are ready: the p99 judges neither
+        # configuration, and a breach the old one left must not roll the new one back
+        return memory.evolve(breach_since=None)
     if inp.observed_p99_ms > inp.slo_p99_ms:
         since = memory.breach_since if memory.breach_since is not None else inp.now
         return memory.evolve(breach_since=since)
-    if inp.rollout_in_flight:
-        return memory.evolve(breach_since=None)
     return memory.evolve(last_good=inp.current, breach_since=None)
 
 

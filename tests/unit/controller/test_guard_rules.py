@@ -155,6 +155,36 @@ def test_breach_after_a_change_rolls_back_after_the_window() -> None:
     assert after.reason == "RecentlyRolledBack"
 
 
+def test_a_breach_during_the_rollout_is_not_held_against_the_new_configuration() -> None:
+    # changed away from a breaching V100: while its pods still serve, the p99 is theirs
+    changed = GuardMemory(last_change_at=NOW - 60, last_good=V100)
+    state = changed
+    for minutes in (0, 5, 10, 15):
+        verdict = decide(
+            inp(
+                now=NOW + 60 * minutes,
+                current=T4,
+                proposal=Proposal(T4, 1.05),
+                observed_p99_ms=55.0,
+                rollout_in_flight=True,
+                memory=state,
+            )
+        )
+        assert verdict.outcome != "RolledBack"
+        state = verdict.memory
+    assert state.breach_since is None
+    # once the T4 pods serve alone, a breach for the window does roll back
+    done = [NOW + 1200, NOW + 1200 + 301]
+    for now in done:
+        verdict = decide(
+            inp(
+                now=now, current=T4, proposal=Proposal(T4, 1.05), observed_p99_ms=55.0, memory=state
+            )
+        )
+        state = verdict.memory
+    assert verdict.outcome == "RolledBack"
+
+
 def test_a_breach_of_the_current_good_configuration_is_not_a_rollback() -> None:
     memory = GuardMemory(last_change_at=NOW - 10_000, last_good=T4, breach_since=NOW - 1000)
     verdict = decide(
