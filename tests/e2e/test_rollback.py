@@ -10,6 +10,7 @@ from e2e_support import modelserving, workload
 from servingopt.controller.reconcile import Deps, reconcile
 from servingopt.devcluster import DevCluster, Kubectl, wait_until
 from servingopt.kube.client import Credentials, KubeClient
+from servingopt.kube.manifests import rollout_in_flight
 from servingopt.metrics.source import MetricsSample, SampleRequest
 
 DEPLOY = "resnet50-classifier"
@@ -69,6 +70,12 @@ async def test_breach_after_a_change_rolls_back(
             "nodeSelector"
         ]["servingopt.io/pool"]
         assert pool != "gpu-v100"
+        # the breach is judged once the new pods serve alone (not during the rollout)
+        wait_until(
+            lambda: not rollout_in_flight(kubectl.json("get", "deployment", DEPLOY)),
+            90,
+            "the rollout of the new configuration",
+        )
         source.p99_ms = 80.0  # the new configuration breaks the 40 ms SLO
         assert await once(30) != "RolledBack"  # breach starts
         assert await once(40) != "RolledBack"  # 40 s < 60 s window

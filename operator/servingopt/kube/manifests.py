@@ -448,9 +448,18 @@ def observed_config(
 
 
 def rollout_in_flight(deployment: Mapping[str, Any]) -> bool:
-    """Whether the Deployment is still rolling out its latest template."""
+    """Whether the Deployment is still rolling out its latest template.
+
+    A rollout past its progress deadline is stalled, not in flight: the guard then
+    judges the SLO again (and may roll back) instead of waiting for it forever.
+    """
     meta, spec = deployment.get("metadata", {}), deployment.get("spec", {})
     status = deployment.get("status", {})
+    if any(
+        c.get("type") == "Progressing" and c.get("reason") == "ProgressDeadlineExceeded"
+        for c in status.get("conditions") or ()
+    ):
+        return False
     if status.get("observedGeneration", 0) < meta.get("generation", 0):
         return True
     desired = spec.get("replicas", 1)

@@ -186,3 +186,14 @@ def test_rollout_in_flight(deployment: dict[str, Any]) -> None:
     assert m.rollout_in_flight(deployment)
     deployment["status"].update(observedGeneration=2, updatedReplicas=1)
     assert m.rollout_in_flight(deployment)
+
+
+def test_a_rollout_past_its_progress_deadline_is_stalled_not_in_flight(
+    deployment: dict[str, Any],
+) -> None:
+    deployment["metadata"]["generation"] = 2
+    deployment["status"].update(observedGeneration=2, updatedReplicas=1)
+    deployment["status"]["conditions"] = [
+        {"type": "Progressing", "status": "False", "reason": "ProgressDeadlineExceeded"}
+    ]
+    assert not m.rollout_in_flight(deployment)
