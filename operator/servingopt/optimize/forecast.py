@@ -62,7 +62,10 @@ def sampling_step(timestamps_s: FloatArray) -> float:
     """Median interval between samples (seconds); 60 when it cannot be told."""
     if timestamps_s.size < 2:
         return 60.0
-    step = float(np.median(np.diff(timestamps_s)))
+    gaps = np.diff(timestamps_s)
+    lo, hi = float(gaps.min()), float(gaps.max())
+    # evenly spaced (the usual range query): the median is that one gap, no sort needed
+    step = lo if lo == hi else float(np.median(gaps))
     return step if step > 0 else 60.0
 
 
@@ -114,14 +117,16 @@ def _seasonal(y: FloatArray, step: float, h: int, period: int, q: float) -> Fore
 
 
 def _holt(y: FloatArray, step: float, h: int, q: float) -> Forecast:
-    level, trend = float(y[0]), 0.0
-    errors = np.empty(y.size - 1)
-    for i in range(1, y.size):
+    values = y.tolist()  # a sequential recursion: plain floats are several times faster
+    level, trend = values[0], 0.0
+    misses: list[float] = []
+    for value in values[1:]:
         predicted = level + _HOLT_PHI * trend
-        errors[i - 1] = y[i] - predicted
-        new_level = _HOLT_ALPHA * y[i] + (1 - _HOLT_ALPHA) * predicted
+        misses.append(value - predicted)
+        new_level = _HOLT_ALPHA * value + (1 - _HOLT_ALPHA) * predicted
         trend = _HOLT_BETA * (new_level - level) + (1 - _HOLT_BETA) * _HOLT_PHI * trend
         level = new_level
+    errors = np.array(misses, dtype=np.float64)
     damp = np.cumsum(_HOLT_PHI ** np.arange(1, h + 1))
     mean = np.maximum(level + trend * damp, 0.0)
     spread = max(float(np.quantile(errors, q)), 0.0)

@@ -28,13 +28,27 @@ BUCKETS = 6
 
 
 def _predicted_p99(
-    profile: LatencyProfile, factor: float, rate: float, batch: int, delay_ms: float
+    times: Callable[[int], float],
+    shape: float,
+    factor: float,
+    rate: float,
+    batch: int,
+    delay_ms: float,
 ) -> float:
-    one = float(profile.service_time_ms(1.0)) * factor
-    full = float(profile.service_time_ms(float(batch))) * factor
-    a, c = profile.a_ms, profile.c_ms
-    shape = a / (a + c) if a + c > 0 else 0.0
+    one, full = times(1) * factor, times(batch) * factor
     return perfgrid.p99_one(one, full, shape, batch, delay_ms, rate)
+
+
+def _service_times(profile: LatencyProfile) -> Callable[[int], float]:
+    """The profile's service time of a batch size, each size evaluated once."""
+    known: dict[int, float] = {}
+
+    def time_ms(batch: int) -> float:
+        if batch not in known:
+            known[batch] = float(profile.service_time_ms(float(batch)))
+        return known[batch]
+
+    return time_ms
 
 
 def learn(
@@ -56,9 +70,12 @@ def learn(
             continue
         corr = out.get(key, ProfileCorrection())
         before = corr.factor
+        times = _service_times(profile)
+        a, c = profile.a_ms, profile.c_ms
+        shape = a / (a + c) if a + c > 0 else 0.0
         for rate, observed, batch in rows:
             b = int(min(max(batch if batch >= 1 else default_batch, 1), MAX_TABLE_BATCH))
-            predicted = _predicted_p99(profile, corr.factor, rate, b, delay_ms)
+            predicted = _predicted_p99(times, shape, corr.factor, rate, b, delay_ms)
             if np.isfinite(predicted):
                 corr = corr.update(observed, predicted)
         out[key] = corr

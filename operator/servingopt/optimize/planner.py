@@ -24,7 +24,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
-from functools import cached_property
+from functools import cached_property, lru_cache
 
 import numpy as np
 import numpy.typing as npt
@@ -130,7 +130,9 @@ def _points(variant: VariantSpec) -> dict[str, perfgrid.Points]:
     }
 
 
+@lru_cache(maxsize=256)
 def _latency_profile(points: perfgrid.Points, key: CorrectionKey) -> LatencyProfile:
+    # immutable and the same at every re-plan: fit the declared points once
     return LatencyProfile.from_points(points[0], points[1], label=f"{key[0]}/{key[1]}")
 
 
@@ -339,8 +341,12 @@ def plan(
         obs.requests_per_second,
     )
     sizing = max(demand, floor_rps)
+    startup = spec.autoscaling.startup_seconds
+    prices = {cached: _pricing(cands, cached, startup) for cached in (False, True)}
     upper = max(fc.peak_upper, sizing)
-    rows = _ranked_rows(spec, policy, obs, cands, grid, (sizing, upper), fraction, cap_types)
+    rows = _ranked_rows(
+        spec, policy, obs, cands, grid, (sizing, upper), fraction, cap_types, prices
+    )
     if rows.cand.size == 0:
         return _empty_decision(
             spec,
@@ -350,12 +356,16 @@ def plan(
             **common,
         )
     context = (fc, traffic, demand, evaluator, reasons, rejected, corrections)
-    decision, tuned = _decide(spec, policy, obs, cands, grid, rows, *context)
-    if tuned is not None and abs(tuned - fraction) > 1e-9:
+    decision = _decide(spec, policy, obs, cands, grid, rows, *context, ranked_with=fraction)
+    if isinstance(decision, float):
         # the replay chose another HPA margin: rank again with it, so that the choice
         # of instance type and the replicas it reports agree
-        rows = _ranked_rows(spec, policy, obs, cands, grid, (sizing, upper), tuned, cap_types)
-        decision, _ = _decide(spec, policy, obs, cands, grid, rows, *context, fractions=[tuned])
+        tuned = decision
+        rows = _ranked_rows(
+            spec, policy, obs, cands, grid, (sizing, upper), tuned, cap_types, prices
+        )
+        decision = _decide(spec, policy, obs, cands, grid, rows, *context, fractions=[tuned])
+    assert isinstance(decision, Decision)
     return decision
 
 
@@ -417,13 +427,14 @@ def _p99_at(
     grid: perfgrid.PerfGrid, i: IntArray, j: IntArray, k: IntArray, rate: FloatArray
 ) -> FloatArray:
     """Vectorised p99 of candidates ``(i, j, k)`` at per-replica ``rate``."""
-    curves = grid.curves_ms[i, j, k]  # (M, L)
     loads = grid.loads
     rho = rate / grid.limit_rps[i, j]
     pos = np.clip(np.searchsorted(loads, rho, side="right") - 1, 0, loads.size - 2)
     w = np.clip((rho - loads[pos]) / (loads[pos + 1] - loads[pos]), 0.0, 1.0)
-    lo = np.take_along_axis(curves, pos[:, None], axis=1)[:, 0]
-    hi = np.take_along_axis(curves, (pos + 1)[:, None], axis=1)[:, 0]
+    # the two curve points around each load, read from the flat grid (no curve copies)
+    at = np.ravel_multi_index((i, j, k), grid.curves_ms.shape[:3]) * loads.size + pos
+    flat = grid.curves_ms.reshape(-1)
+    lo, hi = flat[at], flat[at + 1]
     with np.errstate(invalid="ignore"):
         out = lo + w * (hi - lo)
     return np.where(rho > loads[-1], np.inf, np.where(np.isfinite(out), out, np.inf))
@@ -439,16 +450,18 @@ def _best_setting(
         needed_f = np.where(target > 0, np.ceil(demand / target - 1e-9), _INF_REPLICAS)
     needed = np.minimum(needed_f, _INF_REPLICAS).astype(np.int64)
     replicas = np.maximum(needed, max(floor, 1))
-    ii, jj, kk = np.meshgrid(np.arange(n), np.arange(nb), np.arange(nd), indexing="ij")
-    load = demand / replicas
-    p99 = _p99_at(grid, ii.ravel(), jj.ravel(), kk.ravel(), load.ravel()).reshape(n, nb, nd)
+    load = (demand / replicas).reshape(n, -1)
     # fewest replicas, then the most capacity (headroom for surges), then the lowest p99
     reps = replicas.reshape(n, -1)
     cap = grid.capacity_rps.reshape(n, -1)
     fewest = reps == reps.min(axis=1, keepdims=True)
     cap_m = np.where(fewest, cap, -np.inf)
     most = fewest & (cap_m >= cap_m.max(axis=1, keepdims=True))
-    flat = np.argmin(np.where(most, p99.reshape(n, -1), np.inf), axis=1)
+    # the p99 decides only among those: evaluate it there alone
+    ii, cell = np.nonzero(most)
+    p99_most = np.full(most.shape, np.inf)
+    p99_most[ii, cell] = _p99_at(grid, ii, *np.unravel_index(cell, (nb, nd)), load[ii, cell])
+    flat = np.argmin(p99_most, axis=1)
     bj, dk = np.unravel_index(flat, (nb, nd))
     rows = np.arange(n)
     return (
@@ -456,7 +469,7 @@ def _best_setting(
         dk.astype(np.int64),
         replicas[rows, bj, dk],
         needed[rows, bj, dk],
-        p99[rows, bj, dk],
+        _p99_at(grid, rows, bj, dk, load[rows, flat]),
     )
 
 
@@ -469,6 +482,7 @@ def _rows(
     demand: float,
     fraction: float,
     cap_types: Sequence[str],
+    prices: Mapping[bool, Pricing],
 ) -> _Rows:
     hit = _hit_rate(spec, obs)
     mode = spec.caching.mode
@@ -480,16 +494,29 @@ def _rows(
     if ns_budget is not None:
         room = min(room, ns_budget - obs.namespace_spend_hourly)
     n = len(cands)
+    idx = np.arange(n)
     parts: list[dict[str, npt.NDArray[np.generic]]] = []
     for cached in scenarios:
         load = demand * (1.0 - hit) if cached else demand
         bj, dk, replicas, needed, p99 = _best_setting(
             grid, load, fraction, spec.autoscaling.min_replicas
         )
-        idx = np.arange(n)
         capacity = grid.capacity_rps[idx, bj, dk]
-        pricing = _pricing(cands, cached, spec.autoscaling.startup_seconds)
+        pricing = prices[cached]
         share = size / pricing.memory_mib * pricing.on_demand_hourly if cached else np.zeros(n)
+        cache_cost = share * replicas
+        setting = dict(
+            cand=idx,
+            cache_on=np.full(n, cached),
+            batch_idx=bj,
+            delay_idx=dk,
+            replicas=replicas,
+            needed=needed,
+            capacity=capacity,
+            target=capacity * fraction,
+            p99=p99,
+            cache_cost=cache_cost,
+        )
         for cap in cap_types:
             mix: SpotMix
             if cap == "spot":
@@ -498,28 +525,21 @@ def _rows(
             else:
                 mix = cost_on_demand(replicas, pricing)
                 offered = np.ones(n, dtype=bool)
-            cache_cost = share * replicas
             parts.append(
-                dict(
-                    cand=idx[offered],
-                    cache_on=np.full(n, cached)[offered],
-                    spot=np.full(n, cap == "spot")[offered],
-                    batch_idx=bj[offered],
-                    delay_idx=dk[offered],
-                    replicas=replicas[offered],
-                    needed=needed[offered],
-                    capacity=capacity[offered],
-                    target=(capacity * fraction)[offered],
-                    p99=p99[offered],
-                    cost=mix.hourly_cost[offered],
-                    rank_cost=(mix.hourly_cost + cache_cost)[offered],
-                    cache_cost=cache_cost[offered],
-                    od_replicas=mix.on_demand_replicas[offered],
-                    spot_replicas=mix.spot_replicas[offered],
-                    risk=mix.interruption_cost[offered],
+                setting
+                | dict(
+                    offered=offered,
+                    spot=np.full(n, cap == "spot"),
+                    cost=mix.hourly_cost,
+                    rank_cost=mix.hourly_cost + cache_cost,
+                    od_replicas=mix.on_demand_replicas,
+                    spot_replicas=mix.spot_replicas,
+                    risk=mix.interruption_cost,
                 )
             )
-    merged = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+    # one concatenation and one selection per column, whatever the number of parts
+    keep = np.concatenate([p.pop("offered") for p in parts])
+    merged = {k: np.concatenate([p[k] for p in parts])[keep] for k in parts[0]}
     latency_ok = (merged["capacity"] > 0) & (merged["p99"] <= spec.slo.latency_p99_ms)
     return _Rows(
         **merged,
@@ -539,15 +559,16 @@ def _ranked_rows(
     demands: tuple[float, float],
     fraction: float,
     cap_types: Sequence[str],
+    prices: Mapping[bool, Pricing],
 ) -> _Rows:
     """:func:`_rows` at the demand, with the moves that pay only below it ruled out.
 
     ``demands``: the demand to size for and the forecast's upper band.
     """
-    rows = _rows(spec, policy, obs, cands, grid, demands[0], fraction, cap_types)
+    rows = _rows(spec, policy, obs, cands, grid, demands[0], fraction, cap_types, prices)
     if demands[1] <= demands[0]:
         return rows
-    ahead = _rows(spec, policy, obs, cands, grid, demands[1], fraction, cap_types)
+    ahead = _rows(spec, policy, obs, cands, grid, demands[1], fraction, cap_types, prices)
     return replace(rows, change_ok=_worth_moving(rows, ahead, cands, obs.current))
 
 
@@ -571,20 +592,17 @@ def _worth_moving(
     if not (running & now_ok).any():
         return np.ones(rows.cand.size, dtype=bool)
     # the cost of each (candidate, cache, capacity type) at the upper band
-    dearest = np.where(ahead.feasible, ahead.rank_cost, np.inf)
-    by_key = {
-        (int(c), bool(k), bool(s)): float(v)
-        for c, k, s, v in zip(ahead.cand, ahead.cache_on, ahead.spot, dearest, strict=True)
-    }
-    later = np.array(
-        [
-            by_key.get((int(c), bool(k), bool(s)), np.inf)
-            for c, k, s in zip(rows.cand, rows.cache_on, rows.spot, strict=True)
-        ]
-    )
+    by_key = np.full(4 * len(cands), np.inf)
+    by_key[_row_keys(ahead)] = np.where(ahead.feasible, ahead.rank_cost, np.inf)
+    later = by_key[_row_keys(rows)]
     bar = float(later[running & now_ok].min())
     out: npt.NDArray[np.bool_] = running | (later <= bar + 1e-9)
     return out
+
+
+def _row_keys(rows: _Rows) -> IntArray:
+    """One integer per (candidate, cache scenario, capacity type): rows' identity."""
+    return rows.cand * 4 + rows.cache_on.astype(np.int64) * 2 + rows.spot.astype(np.int64)
 
 
 def _spot_terms(spec: ModelServingSpec, policy: ServingPolicySpec) -> tuple[int, int]:
@@ -746,8 +764,13 @@ def _decide(
     rejected: Sequence[Alternative],
     corrections: Mapping[CorrectionKey, ProfileCorrection],
     fractions: Sequence[float] | None = None,
-) -> tuple[Decision, float | None]:
-    """The Decision for the best row, and the HPA margin its autoscaling chose."""
+    ranked_with: float | None = None,
+) -> Decision | float:
+    """The Decision for the best row.
+
+    When its autoscaling chose another HPA margin than ``ranked_with`` (the margin the
+    rows were ranked with), that margin instead: the caller ranks again with it.
+    """
     slo = spec.slo.latency_p99_ms
     auto = spec.autoscaling
     order = _ranking(rows, cands)
@@ -784,6 +807,8 @@ def _decide(
             evaluator=evaluator,
             fractions=fractions,
         )
+        if ranked_with is not None and abs(hpa.target_fraction - ranked_with) > 1e-9:
+            return hpa.target_fraction
         target, low, high = hpa.target_rps, hpa.min_replicas, hpa.max_replicas
         needed = math.ceil(load / target - 1e-9) if target > 0 else _INF_REPLICAS
     else:  # least bad with no SLO capacity: half the stability limit per replica
@@ -888,7 +913,7 @@ def _decide(
         alternatives=_alternatives(rows, win, cands, grid, spec, room, rejected),
         corrections=dict(corrections),
     )
-    return decision, (hpa.target_fraction if hpa else None)
+    return decision
 
 
 def _latency_reason(
