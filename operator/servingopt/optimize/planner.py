@@ -460,7 +460,8 @@ def _best_setting(
     # the p99 decides only among those: evaluate it there alone
     ii, cell = np.nonzero(most)
     p99_most = np.full(most.shape, np.inf)
-    p99_most[ii, cell] = _p99_at(grid, ii, *np.unravel_index(cell, (nb, nd)), load[ii, cell])
+    cj, ck = np.unravel_index(cell, (nb, nd))
+    p99_most[ii, cell] = _p99_at(grid, ii, cj, ck, load[ii, cell])
     flat = np.argmin(p99_most, axis=1)
     bj, dk = np.unravel_index(flat, (nb, nd))
     rows = np.arange(n)
