@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from servingopt.guard import GuardInput, decide
+from servingopt.guard import GuardInput, decide, settle
 from servingopt.guard.types import ApplyConfig, GuardMemory, Proposal, canonical_behavior
 from servingopt.guard.types import ServingConfig as GuardConfig
 from servingopt.model import ProfileCorrection
@@ -95,6 +95,8 @@ class ServingoptPolicy:
         proposal = _proposal(decision, self.scenario)
         recent = [p for p in history.p99_ms.last(RECENT_MINUTES).tolist() if np.isfinite(p)]
         running = self.applied or _as_guard(current.config, self.scenario)
+        if proposal is not None:  # as the operator does: keep a target within tolerance
+            proposal = settle(proposal, running)
         verdict = decide(
             GuardInput(
                 now=now,
