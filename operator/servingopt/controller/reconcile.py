@@ -27,6 +27,7 @@ from servingopt.guard import (
     RemoveOwnedHpa,
     Verdict,
     decide,
+    learning_since,
     settle,
 )
 from servingopt.kube import io, paths
@@ -248,7 +249,7 @@ async def _reconcile(deps: Deps, body: Mapping[str, Any], now: float) -> Result:
             sample,
             current,
             state.replicas,
-            since=memory.last_change_at,
+            since=_attribution_start(memory, now),
             corrections=corrections,
             namespace_spend_hourly=others,
         )
@@ -439,3 +440,13 @@ def _export(
     p99 = sample.p99_latency_ms
     if sample.available and p99 is not None and p99 > 0:
         x.slo_attainment.labels(*key).set(min(1.0, slo / p99))
+
+
+def _attribution_start(memory: GuardMemory, now: float) -> float | None:
+    """Where the metrics start to be the running configuration's own: None when
+    servingopt never changed the workload, else from when its last change was seen
+    rolled out (nothing yet while a rollout mixes old and new pods)."""
+    if memory.last_change_at is None:
+        return None
+    since = learning_since(memory)
+    return now if since is None else since

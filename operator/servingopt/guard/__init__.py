@@ -4,7 +4,7 @@ Karpenter style: :func:`decide` returns a :class:`Verdict` holding commands; the
 controller executes them and nothing here does I/O or reads a clock.
 """
 
-from .core import GuardInput, decide, in_any_window, in_window, settle
+from .core import GuardInput, decide, in_any_window, in_window, learning_since, settle
 from .types import (
     ApplyConfig,
     Command,
@@ -31,5 +31,6 @@ __all__ = [
     "decide",
     "in_any_window",
     "in_window",
+    "learning_since",
     "settle",
 ]

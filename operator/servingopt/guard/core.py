@@ -138,6 +138,9 @@ def _track(inp: GuardInput) -> GuardMemory:
     change nothing.
     """
     memory = inp.memory
+    changed = memory.last_change_at
+    if not inp.rollout_in_flight and changed is not None and learning_since(memory) is None:
+        memory = memory.evolve(serving_since=inp.now)
     if not inp.metrics_available or inp.observed_p99_ms is None:
         return memory
     if inp.rollout_in_flight:
@@ -148,6 +151,14 @@ def _track(inp: GuardInput) -> GuardMemory:
         since = memory.breach_since if memory.breach_since is not None else inp.now
         return memory.evolve(breach_since=since)
     return memory.evolve(last_good=inp.current, breach_since=None)
+
+
+def learning_since(memory: GuardMemory) -> float | None:
+    """Since when the current configuration has served alone, once its rollout was seen
+    complete (None: not yet, or never changed).  Intervals before it belong to the
+    previous configuration or to both."""
+    since, changed = memory.serving_since, memory.last_change_at
+    return since if since is not None and changed is not None and since > changed else None
 
 
 def _rollback(inp: GuardInput, memory: GuardMemory) -> Verdict | None:

@@ -92,10 +92,12 @@ class GuardMemory:
     breach_since: float | None = None
     blocked: ServingConfig | None = None
     blocked_until: float | None = None
+    serving_since: float | None = None
+    """First time the last change was seen rolled out: its pods served alone since."""
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {}
-        for name in ("last_change_at", "breach_since", "blocked_until"):
+        for name in ("last_change_at", "breach_since", "blocked_until", "serving_since"):
             if getattr(self, name) is not None:
                 out[name] = getattr(self, name)
         for name in ("last_good", "blocked"):
@@ -120,6 +122,7 @@ class GuardMemory:
             breach_since=number("breach_since"),
             blocked=config("blocked"),
             blocked_until=number("blocked_until"),
+            serving_since=number("serving_since"),
         )
 
     def evolve(self, **changes: Any) -> GuardMemory:

@@ -210,16 +210,24 @@ class History:
     """A rollout between two configurations is still in flight."""
 
     def record(
-        self, minute: float, rps: float, p99_ms: float, replicas: float, config: ServingConfig
+        self,
+        minute: float,
+        rps: float,
+        p99_ms: float,
+        replicas: float,
+        config: ServingConfig,
+        mixed: bool = False,
     ) -> None:
+        """One minute; ``mixed``: two revisions served in it, so its p99 is no
+        configuration's own (recorded without one, as nothing can be learned from it)."""
         self.start_minute.append(minute)
         self.rps.append(rps)
         self.p99_ms.append(p99_ms)
         self.replicas.append(replicas)
-        self.max_batch.append(float(config.max_batch))
-        self.config.append(config)
-        self.instance_types.append(config.instance_type)
-        self.variants.append(config.variant)
+        self.max_batch.append(np.nan if mixed else float(config.max_batch))
+        self.config.append(None if mixed else config)
+        self.instance_types.append("" if mixed else config.instance_type)
+        self.variants.append("" if mixed else config.variant)
 
     def __len__(self) -> int:
         return len(self.rps)
@@ -554,6 +562,7 @@ def replay(
 
     step_arrivals = np.add.reduceat(arrivals, np.arange(0, total, SYNC_SECONDS)).tolist()
     ready_log: list[int] = []
+    mixed_log: list[bool] = []  # per control step: more than one revision live
     window = METRIC_WINDOW_SECONDS // SYNC_SECONDS
     chunk = policy.replan_seconds or 3600
     chunk = max(SYNC_SECONDS, chunk - chunk % SYNC_SECONDS)
@@ -575,11 +584,12 @@ def replay(
             cluster.reconcile(desired, now)
             cluster.settle_nodes(now)
             cluster.bill(min(SYNC_SECONDS, total - step_start))
+            mixed_log.append(sum(1 for r in cluster.revisions if r.live) > 1)
         backlog = _data_plane(
             acc, cluster, arrivals, t0, t1, backlog, scenario, true_latency, capacity_of
         )
-        _record_history(acc, history, plan.config)
-        history.rolling = sum(1 for r in cluster.revisions if r.live) > 1
+        _record_history(acc, history, plan.config, mixed_log)
+        history.rolling = mixed_log[-1]
         if progress:
             progress(t1, total)
         if policy.replan_seconds and t1 < total:
@@ -713,12 +723,22 @@ def _fluid_queue(
     return backlog
 
 
-def _record_history(acc: _Accumulator, history: History, config: ServingConfig) -> None:
+def _record_history(
+    acc: _Accumulator, history: History, config: ServingConfig, mixed_log: list[bool]
+) -> None:
+    """The new minutes, each marked mixed when a rollout had two revisions serving."""
     have = len(history)
     series = acc.series
+    per_minute = 60 // SYNC_SECONDS
     for i in range(have, len(series["t"])):
+        k = int(series["t"][i]) // SYNC_SECONDS
         history.record(
-            series["t"][i], series["rps"][i], series["p99_ms"][i], series["replicas"][i], config
+            series["t"][i],
+            series["rps"][i],
+            series["p99_ms"][i],
+            series["replicas"][i],
+            config,
+            mixed=any(mixed_log[k : k + per_minute]),
         )
 
 

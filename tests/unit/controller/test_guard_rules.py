@@ -20,6 +20,7 @@ from servingopt.guard import (
     ServingConfig,
     decide,
     in_window,
+    learning_since,
 )
 
 V100 = ServingConfig("p3.2xlarge", "gpu-v100", "on-demand", "fp32", 3, 3)
@@ -222,3 +223,18 @@ def test_small_hpa_target_changes_are_not_changes() -> None:
     assert settle(near, current).config == current
     assert decide(inp(current=current, proposal=settle(near, current))).outcome == "Unchanged"
     assert settle(far, current).config.scaling_target == 120.0
+
+
+def test_learning_starts_once_the_change_is_seen_rolled_out() -> None:
+    changed = GuardMemory(last_change_at=NOW - 120, serving_since=NOW - 5000)
+    assert learning_since(changed) is None  # serving since an older change
+    rolling = decide(
+        inp(current=T4, proposal=Proposal(T4, 1.05), rollout_in_flight=True, memory=changed)
+    )
+    assert learning_since(rolling.memory) is None  # old and new pods both serve
+    done = decide(inp(now=NOW + 60, current=T4, proposal=Proposal(T4, 1.05), memory=rolling.memory))
+    assert learning_since(done.memory) == NOW + 60
+    later = decide(inp(now=NOW + 600, current=T4, proposal=Proposal(T4, 1.05), memory=done.memory))
+    assert learning_since(later.memory) == NOW + 60  # kept until the next change
+    assert GuardMemory.from_dict(later.memory.to_dict()) == later.memory
+    assert learning_since(GuardMemory()) is None  # never changed: nothing to wait for

@@ -110,6 +110,33 @@ def test_rolling_to_a_new_configuration_keeps_serving(scenario: Scenario) -> Non
     assert result.node_hours["g5.xlarge/on-demand"] > 0
 
 
+@dataclass
+class Recording(Fixed):
+    """:class:`Fixed` that keeps the history it was handed last."""
+
+    seen: History | None = None
+
+    def replan(self, now: float, history: History, current: Plan) -> Plan | None:
+        self.seen = history
+        return super().replan(now, history, current)
+
+
+def test_minutes_of_a_rollout_are_recorded_without_a_configuration(scenario: Scenario) -> None:
+    old = scenario.initial_config()
+    new = ServingConfig("g4dn.xlarge", "on-demand", "fp16", 8, 2.0)
+    rate = 0.5 * 3 * scenario.capacity(old, truth=True)
+    policy = Recording(old, 3, switch_to=new, switch_at=600)
+    replay(scenario, T.steady(3600, mean=rate), policy)
+    assert policy.seen is not None
+    types = policy.seen.instance_types
+    assert types[:10] == [old.instance_type] * 10  # before the switch at minute 10
+    mixed = [i for i, t in enumerate(types) if t == ""]
+    # new pods wait for nodes and the model: old and new revisions serve together
+    assert mixed and mixed[0] == 10 and mixed == list(range(10, mixed[-1] + 1))
+    assert all(t == new.instance_type for t in types[mixed[-1] + 1 :])
+    assert np.isnan(policy.seen.max_batch.last(len(types))[mixed]).all()
+
+
 def test_slower_reality_lowers_attainment(scenario: Scenario) -> None:
     config = scenario.initial_config()
     rate = 0.85 * 4 * scenario.capacity(config, truth=True)
