@@ -101,10 +101,11 @@ def decide(inp: GuardInput) -> Verdict:
             target=target,
         )
     at_risk = _slo_at_risk(inp)
-    if not at_risk:
+    held = _blocked(memory, target, inp.now)
+    if held is None and not at_risk:
         held = _cost_change_held(inp, proposal, target, memory)
-        if held is not None:
-            return held
+    if held is not None:
+        return held
     why = "SLO at risk" if at_risk else _saving_text(inp, proposal)
     return Verdict(
         "Applied",
@@ -251,7 +252,12 @@ def _cost_change_held(
         return _hold(memory, "MinInterval", f"last change too recent; next change after {after}")
     if rails.maintenance_windows and not in_any_window(rails.maintenance_windows, inp.now):
         return _hold(memory, "OutsideMaintenanceWindow", "waiting for a maintenance window")
-    blocked = memory.blocked_until is not None and inp.now < memory.blocked_until
+    return None
+
+
+def _blocked(memory: GuardMemory, target: ServingConfig, now: float) -> Verdict | None:
+    """Hold a configuration rolled back recently, whatever the SLO says now."""
+    blocked = memory.blocked_until is not None and now < memory.blocked_until
     if (
         blocked
         and memory.blocked is not None
@@ -262,7 +268,7 @@ def _cost_change_held(
             memory,
             "RecentlyRolledBack",
             f"{target.summary()} broke the SLO recently; not retried before "
-            f"{_iso(memory.blocked_until or inp.now)}",
+            f"{_iso(memory.blocked_until or now)}",
         )
     return None
 

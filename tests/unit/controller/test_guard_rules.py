@@ -68,6 +68,12 @@ def test_slo_at_risk_overrides_saving_threshold_and_interval() -> None:
     assert verdict.outcome == "Applied" and verdict.reason == "SLOAtRisk"
 
 
+def test_slo_at_risk_does_not_retry_a_rolled_back_configuration() -> None:
+    blocked = GuardMemory(last_change_at=NOW - 5000, blocked=T4, blocked_until=NOW + 600)
+    retry = decide(inp(current_hourly=1.0, observed_p99_ms=39.0, memory=blocked))
+    assert retry.reason == "RecentlyRolledBack" and not retry.commands
+
+
 def test_minimum_interval_between_changes() -> None:
     verdict = decide(inp(memory=GuardMemory(last_change_at=NOW - 100)))
     assert verdict.reason == "MinInterval" and not verdict.commands
