@@ -220,11 +220,64 @@ def _capacity(curves: FloatArray, loads: FloatArray, slo_ms: float) -> FloatArra
     return np.minimum(rho, MAX_LOAD_FRACTION)
 
 
-def _bracket_one(grid: FloatArray, x: float) -> tuple[int, float]:
+def _bracket_one(grid: list[float], x: float) -> tuple[int, float]:
     """:func:`_bracket` for one value."""
-    i = min(max(bisect_right(grid.tolist(), x) - 1, 0), grid.size - 2)
-    lo, hi = float(grid[i]), float(grid[i + 1])
+    i = min(max(bisect_right(grid, x) - 1, 0), len(grid) - 2)
+    lo, hi = grid[i], grid[i + 1]
     return i, min(max((x - lo) / (hi - lo), 0.0), 1.0)
+
+
+@dataclass(frozen=True)
+class _TableLists:
+    """A queue table as nested Python lists: one-setting lookups read a few cells,
+    and a list element costs a fraction of a NumPy scalar."""
+
+    log_batches: list[float]
+    shapes: list[float]
+    delay_ratios: list[float]
+    loads: list[float]
+    p99: list[list[list[list[float]]]]
+
+
+_LISTS: dict[int, tuple[QueueTable, _TableLists]] = {}
+
+
+def _lists(table: QueueTable) -> _TableLists:
+    """The lists of ``table``, made once per table (kept with it, keyed by identity)."""
+    held = _LISTS.get(id(table))
+    if held is None or held[0] is not table:
+        lists = _TableLists(
+            table.log_batches.tolist(),
+            table.shapes.tolist(),
+            table.delay_ratios.tolist(),
+            table.loads.tolist(),
+            table.p99.tolist(),
+        )
+        if len(_LISTS) >= 4:
+            _LISTS.clear()
+        held = _LISTS[id(table)] = (table, lists)
+    return held[1]
+
+
+def _maximum(a: float, b: float) -> float:
+    """``np.maximum`` of two floats (NaN wins)."""
+    return a if math.isnan(a) or a >= b else b
+
+
+def _interp(x: float, xp: list[float], fp: list[float]) -> float:
+    """``np.interp(x, xp, fp)`` for one finite ``x`` within ``xp``, step for step."""
+    if x >= xp[-1]:
+        return fp[-1]
+    j = max(bisect_right(xp, x) - 1, 0)
+    if xp[j] == x:
+        return fp[j]
+    slope = (fp[j + 1] - fp[j]) / (xp[j + 1] - xp[j])
+    out = slope * (x - xp[j]) + fp[j]
+    if math.isnan(out):
+        out = slope * (x - xp[j + 1]) + fp[j + 1]
+        if math.isnan(out) and fp[j] == fp[j + 1]:
+            out = fp[j]
+    return out
 
 
 def p99_one(
@@ -241,22 +294,46 @@ def p99_one(
     Learning predicts one p99 per evidence bucket, a few per plan; the same
     interpolation as :func:`build`, in the same order, on the one curve it needs.
     """
-    tab = table or packaged_table()
+    tab = _lists(table or packaged_table())
     ib, wb = _bracket_one(tab.log_batches, float(np.log2(float(batch))))
-    is_, ws = _bracket_one(tab.shapes, min(max(shape, 0.0), float(tab.shapes[-1])))
+    is_, ws = _bracket_one(tab.shapes, min(max(shape, 0.0), tab.shapes[-1]))
     wait = delay_ms if batch > 1 else 0.0
     ratio = wait / full_ms
-    if ratio > float(tab.delay_ratios[-1]):
+    if ratio > tab.delay_ratios[-1]:
         return math.inf
     id_, wd = _bracket_one(tab.delay_ratios, ratio)
-    cell = tab.p99[ib : ib + 2, is_ : is_ + 2, id_ : id_ + 2]  # (2, 2, 2, loads)
-    by_batch = (1.0 - wb) * cell[0] + wb * cell[1]
-    by_shape = (1.0 - ws) * by_batch[0] + ws * by_batch[1]
-    curve_ms = (by_shape[0] + wd * (by_shape[1] - by_shape[0])) * full_ms
-    lone = one_ms + wait
-    curve_ms[0] = lone
-    np.maximum(curve_ms[1:], lone, out=curve_ms[1:])
     rho = rate_rps / (1000.0 * batch / full_ms)
-    if not math.isfinite(rho) or rho > float(tab.loads[-1]):
+    if not math.isfinite(rho) or rho > tab.loads[-1]:
         return math.inf
-    return float(np.interp(max(rho, 0.0), tab.loads, curve_ms))
+    x = max(rho, 0.0)
+    # only the two curve points around the load are needed; same arithmetic as build
+    loads = tab.loads
+    j = min(max(bisect_right(loads, x) - 1, 0), len(loads) - 2)
+    lone = one_ms + wait
+    points = [
+        _curve_point(tab.p99, (ib, is_, id_), (wb, ws, wd), k, full_ms, lone) for k in (j, j + 1)
+    ]
+    return _interp(x, loads[j : j + 2], points)
+
+
+def _curve_point(
+    p99: list[list[list[list[float]]]],
+    at: tuple[int, int, int],
+    weights: tuple[float, float, float],
+    k: int,
+    full_ms: float,
+    lone: float,
+) -> float:
+    """The grid curve of :func:`build` at load index ``k`` for one setting."""
+    if k == 0:
+        return lone
+    (ib, is_, id_), (wb, ws, wd) = at, weights
+
+    def by_batch(s: int, d: int) -> float:
+        return (1.0 - wb) * p99[ib][s][d][k] + wb * p99[ib + 1][s][d][k]
+
+    def by_shape(d: int) -> float:
+        return (1.0 - ws) * by_batch(is_, d) + ws * by_batch(is_ + 1, d)
+
+    low, high = by_shape(id_), by_shape(id_ + 1)
+    return _maximum((low + wd * (high - low)) * full_ms, lone)
