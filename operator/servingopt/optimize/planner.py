@@ -441,36 +441,39 @@ def _p99_at(
 
 
 def _best_setting(
-    grid: perfgrid.PerfGrid, demand: float, fraction: float, floor: int
+    grid: perfgrid.PerfGrid, demands: FloatArray, fraction: float, floor: int
 ) -> tuple[IntArray, IntArray, IntArray, IntArray, FloatArray]:
-    """Per candidate: (B index, D index, replicas, needed, p99 at the load) of its best (B, D)."""
+    """Per demand and candidate ``(M, N)``: (B index, D index, replicas, needed, p99 at
+    the load) of its best (B, D).  Several demands share one pass over the grid."""
     n, nb, nd = grid.capacity_rps.shape
+    m = demands.size
     target = grid.capacity_rps * fraction
+    wanted = demands[:, None, None, None]
     with np.errstate(divide="ignore", invalid="ignore"):
-        needed_f = np.where(target > 0, np.ceil(demand / target - 1e-9), _INF_REPLICAS)
-    needed = np.minimum(needed_f, _INF_REPLICAS).astype(np.int64)
+        needed_f = np.where(target > 0, np.ceil(wanted / target - 1e-9), _INF_REPLICAS)
+    needed = np.minimum(needed_f, _INF_REPLICAS).astype(np.int64).reshape(m, n, -1)
     replicas = np.maximum(needed, max(floor, 1))
-    load = (demand / replicas).reshape(n, -1)
+    load = (wanted / replicas.reshape(m, n, nb, nd)).reshape(m, n, -1)
     # fewest replicas, then the most capacity (headroom for surges), then the lowest p99
-    reps = replicas.reshape(n, -1)
-    cap = grid.capacity_rps.reshape(n, -1)
-    fewest = reps == reps.min(axis=1, keepdims=True)
+    cap = grid.capacity_rps.reshape(1, n, -1)
+    fewest = replicas == replicas.min(axis=2, keepdims=True)
     cap_m = np.where(fewest, cap, -np.inf)
-    most = fewest & (cap_m >= cap_m.max(axis=1, keepdims=True))
+    most = fewest & (cap_m >= cap_m.max(axis=2, keepdims=True))
     # the p99 decides only among those: evaluate it there alone
-    ii, cell = np.nonzero(most)
+    mm, ii, cell = np.nonzero(most)
     p99_most = np.full(most.shape, np.inf)
     cj, ck = np.unravel_index(cell, (nb, nd))
-    p99_most[ii, cell] = _p99_at(grid, ii, cj, ck, load[ii, cell])
-    flat = np.argmin(p99_most, axis=1)
+    p99_most[mm, ii, cell] = _p99_at(grid, ii, cj, ck, load[mm, ii, cell])
+    flat = np.argmin(p99_most, axis=2)
     bj, dk = np.unravel_index(flat, (nb, nd))
-    rows = np.arange(n)
+    at = (np.arange(m)[:, None], np.arange(n)[None, :], flat)
+    rows = np.broadcast_to(np.arange(n), (m, n))
     return (
         bj.astype(np.int64),
         dk.astype(np.int64),
-        replicas[rows, bj, dk],
-        needed[rows, bj, dk],
-        _p99_at(grid, rows, bj, dk, load[rows, flat]),
+        replicas[at],
+        needed[at],
+        _p99_at(grid, rows.ravel(), bj.ravel(), dk.ravel(), load[at].ravel()).reshape(m, n),
     )
 
 
@@ -480,11 +483,12 @@ def _rows(
     obs: Observation,
     cands: Sequence[_Candidate],
     grid: perfgrid.PerfGrid,
-    demand: float,
+    demands: Sequence[float],
     fraction: float,
     cap_types: Sequence[str],
     prices: Mapping[bool, Pricing],
-) -> _Rows:
+) -> list[_Rows]:
+    """The rows at each of ``demands`` (computed together: one pass per column)."""
     hit = _hit_rate(spec, obs)
     mode = spec.caching.mode
     scenarios = {"Off": [False], "On": [True], "Auto": [False, True] if hit > 0 else [False]}[mode]
@@ -494,13 +498,14 @@ def _rows(
     room = math.inf if budget is None else budget
     if ns_budget is not None:
         room = min(room, ns_budget - obs.namespace_spend_hourly)
-    n = len(cands)
-    idx = np.arange(n)
+    n, m = len(cands), len(demands)
+    wanted = np.asarray(demands, dtype=np.float64)
+    idx = np.broadcast_to(np.arange(n), (m, n))
     parts: list[dict[str, npt.NDArray[np.generic]]] = []
     for cached in scenarios:
-        load = demand * (1.0 - hit) if cached else demand
+        loads = wanted * (1.0 - hit) if cached else wanted
         bj, dk, replicas, needed, p99 = _best_setting(
-            grid, load, fraction, spec.autoscaling.min_replicas
+            grid, loads, fraction, spec.autoscaling.min_replicas
         )
         capacity = grid.capacity_rps[idx, bj, dk]
         pricing = prices[cached]
@@ -508,7 +513,7 @@ def _rows(
         cache_cost = share * replicas
         setting = dict(
             cand=idx,
-            cache_on=np.full(n, cached),
+            cache_on=np.full((m, n), cached),
             batch_idx=bj,
             delay_idx=dk,
             replicas=replicas,
@@ -525,12 +530,12 @@ def _rows(
                 offered = np.isfinite(pricing.spot_hourly) & (mix.spot_replicas > 0)
             else:
                 mix = cost_on_demand(replicas, pricing)
-                offered = np.ones(n, dtype=bool)
+                offered = np.ones((m, n), dtype=bool)
             parts.append(
                 setting
                 | dict(
                     offered=offered,
-                    spot=np.full(n, cap == "spot"),
+                    spot=np.full((m, n), cap == "spot"),
                     cost=mix.hourly_cost,
                     rank_cost=mix.hourly_cost + cache_cost,
                     od_replicas=mix.on_demand_replicas,
@@ -538,17 +543,23 @@ def _rows(
                     risk=mix.interruption_cost,
                 )
             )
-    # one concatenation and one selection per column, whatever the number of parts
-    keep = np.concatenate([p.pop("offered") for p in parts])
-    merged = {k: np.concatenate([p[k] for p in parts])[keep] for k in parts[0]}
-    latency_ok = (merged["capacity"] > 0) & (merged["p99"] <= spec.slo.latency_p99_ms)
-    return _Rows(
-        **merged,
-        latency_ok=latency_ok,
-        bounds_ok=merged["needed"] <= spec.autoscaling.max_replicas,
-        budget_ok=merged["cost"] <= room + 1e-9,
-        change_ok=np.ones(merged["cost"].size, dtype=bool),
-    )
+    # one concatenation per column, whatever the number of parts
+    keep = np.concatenate([p.pop("offered") for p in parts], axis=1)
+    columns = {k: np.concatenate([p[k] for p in parts], axis=1) for k in parts[0]}
+    out = []
+    for i in range(m):
+        merged = {k: v[i][keep[i]] for k, v in columns.items()}
+        latency_ok = (merged["capacity"] > 0) & (merged["p99"] <= spec.slo.latency_p99_ms)
+        out.append(
+            _Rows(
+                **merged,
+                latency_ok=latency_ok,
+                bounds_ok=merged["needed"] <= spec.autoscaling.max_replicas,
+                budget_ok=merged["cost"] <= room + 1e-9,
+                change_ok=np.ones(merged["cost"].size, dtype=bool),
+            )
+        )
+    return out
 
 
 def _ranked_rows(
@@ -566,10 +577,9 @@ def _ranked_rows(
 
     ``demands``: the demand to size for and the forecast's upper band.
     """
-    rows = _rows(spec, policy, obs, cands, grid, demands[0], fraction, cap_types, prices)
     if demands[1] <= demands[0]:
-        return rows
-    ahead = _rows(spec, policy, obs, cands, grid, demands[1], fraction, cap_types, prices)
+        return _rows(spec, policy, obs, cands, grid, demands[:1], fraction, cap_types, prices)[0]
+    rows, ahead = _rows(spec, policy, obs, cands, grid, demands, fraction, cap_types, prices)
     return replace(rows, change_ok=_worth_moving(rows, ahead, cands, obs.current))
 
 
