@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from servingopt.optimize.forecast import Forecast, sampling_step
+from servingopt.optimize.forecast import Forecast, quantile, sampling_step
 from servingopt.optimize.traffic import TrafficKind, TrafficProfile
 
 FloatArray = npt.NDArray[np.float64]
@@ -169,7 +169,7 @@ def floor_demand(
     """
     level, why = 0.0, None
     if traffic.kind == "spiky" and history.size:
-        level = float(np.quantile(history, 0.75))
+        level = quantile(history, 0.75)
         why = f"spiky traffic, covers the p75 demand {level:.1f} req/s"
     if forecast.daily:
         ahead = forecast.upper_within(lead_s)

@@ -17,7 +17,7 @@ from typing import Literal
 import numpy as np
 import numpy.typing as npt
 
-from servingopt.optimize.forecast import DAY_S, sampling_step
+from servingopt.optimize.forecast import DAY_S, quantile, sampling_step
 
 FloatArray = npt.NDArray[np.float64]
 TrafficKind = Literal["steady", "variable", "spiky", "periodic", "unknown"]
@@ -75,7 +75,7 @@ def ramp_growth(y: FloatArray, step_s: float, startup_s: float, q: float = 0.99)
         k = y.size - 1
     floor = max(float(y.mean()) * 0.05, 1e-9)  # ignore growth from (near) zero
     growth = (y[k:] - y[:-k]) / np.maximum(y[:-k], floor)
-    g = max(float(np.quantile(growth, q)), 0.0)
+    g = max(quantile(growth, q), 0.0)
     return g * min(1.0, startup_s / (k * step_s))  # samples coarser than the start-up
 
 
