@@ -294,7 +294,7 @@ def goals(outcomes: list[dict[str, Any]]) -> list[dict[str, Any]]:
         misses = [f"{where}: {why}" for where, ok, why in checks if not ok]
         out.append({"goal": goal, "met": met, "of": len(checks), "misses": misses})
 
-    g1, g2, g3, g4, g5 = [], [], [], [], []
+    g1, g2, g2b, g3, g4, g5 = [], [], [], [], [], []
     for case in outcomes:
         by = _by_policy(case)
         where = f"{case['sample']}/{case['traceCase']}"
@@ -302,8 +302,15 @@ def goals(outcomes: list[dict[str, Any]]) -> list[dict[str, Any]]:
         if not so:
             continue
         ratio, att = so["oracleRatio"] or math.inf, so["sloAttainment"]
+        # "wherever the trace allows it": some policy kept 99.5 % within the SLO on it
+        allows = max(p["sloAttainment"] for p in case["policies"]) >= 0.995
+        note = "" if allows else " (no policy reaches 99.5 % on this trace)"
         g1.append(
-            (where, ratio <= 1.15 and att >= 0.995, f"{ratio:.2f}x oracle, {100 * att:.2f} %")
+            (
+                where,
+                ratio <= 1.15 and (att >= 0.995 or not allows),
+                f"{ratio:.2f}x oracle, {100 * att:.2f} %{note}",
+            )
         )
         if "offline" in by:
             d = by["offline"]
@@ -319,14 +326,26 @@ def goals(outcomes: list[dict[str, Any]]) -> list[dict[str, Any]]:
                     f"vs {100 * d['sloAttainment']:.2f} %",
                 )
             )
+            g2b.append(
+                (
+                    where,
+                    saving >= 0.10 and att >= 0.995,
+                    f"{100 * saving:.1f} % cheaper, {100 * att:.2f} %",
+                )
+            )
         if "hpa" in by:
             saving = 1 - so["cost"] / by["hpa"]["cost"]
             g3.append((where, saving >= 0.40, f"{100 * saving:.1f} % cheaper than (b)"))
         if "static" in by and case["traceCase"] == "diurnal":
             factor = by["static"]["cost"] / so["cost"]
             g4.append((where, factor >= 3.0, f"{factor:.2f}x cheaper than (a)"))
-    add("servingopt within 1.15x of the integer oracle with >= 99.5 % within SLO", g1)
+    add(
+        "servingopt within 1.15x of the integer oracle with >= 99.5 % within SLO "
+        "(where some policy reaches it)",
+        g1,
+    )
     add(">= 10 % cheaper than (d) with no lower attainment", g2)
+    add("(beside it, not a goal) >= 10 % cheaper than (d) with >= 99.5 % within SLO", g2b)
     add("better attainment than (d) where declared profiles are optimistic", g5)
     add(">= 40 % cheaper than (b) tuned HPA", g3)
     add(">= 3x cheaper than (a) static peak on diurnal traffic", g4)
