@@ -210,7 +210,13 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     p.add_argument("--replan-minutes", type=float, help="default: each policy's own interval")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("-j", "--jobs", type=int, default=min(2, os.cpu_count() or 1))
-    p.add_argument("-o", "--output", choices=("table", "json"), default="table")
+    p.add_argument(
+        "-o",
+        "--output",
+        choices=("table", "json", "markdown"),
+        default="table",
+        help="markdown: servingopt against the oracle and each baseline, and the goals",
+    )
     p.add_argument("--out", type=Path, help="also write the JSON here")
     p.set_defaults(func=run)
 
@@ -251,6 +257,8 @@ def run(args: argparse.Namespace) -> int:
         args.out.write_text(text)
     if args.output == "json":
         print(text)
+    elif args.output == "markdown":
+        print(format_markdown(report))
     else:
         print(format_table(report))
     return 0
@@ -383,3 +391,41 @@ def format_table(report: dict[str, Any]) -> str:
             body.append(f"        miss {miss}")
     body.append(f"wall time {report['wallSeconds']} s; reproduce: {report['reproduce']}")
     return "\n".join(body)
+
+
+def format_markdown(report: dict[str, Any]) -> str:
+    """servingopt's row of every case beside the oracle and the baselines, then the goals."""
+    head = (
+        "| sample | trace | (e) servingopt cost | x oracle | within SLO | (d) cost "
+        "| (d) within SLO | vs (d) | vs (b) | (a)/(e) |"
+    )
+    lines = [head, "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for case in report["cases"]:
+        by = _by_policy(case)
+        so, d, b, a = (by.get(n) for n in ("servingopt", "offline", "hpa", "static"))
+        if so is None:
+            continue
+        static_ratio = a["cost"] / so["cost"] if a and so["cost"] else None
+        lines.append(
+            f"| {case['sample']} | {case['traceCase']} | {so['cost']:.2f} "
+            f"| {_num(so['oracleRatio'])} | {100 * so['sloAttainment']:.2f} % "
+            f"| {_num(d['cost'] if d else None)} | {_pct(d['sloAttainment'] if d else None)} "
+            f"| {_saving(so, d)} | {_saving(so, b)} | {_num(static_ratio, 'x', 1)} |"
+        )
+    lines += ["", "Goals as `servingopt bench` counts them (met / cases):", ""]
+    lines += [f"- **{g['met']}/{g['of']}** — {g['goal']}" for g in report["goals"]]
+    return "\n".join(lines)
+
+
+def _num(value: float | None, unit: str = "", digits: int = 2) -> str:
+    return "-" if value is None else f"{value:.{digits}f}{unit}"
+
+
+def _pct(share: float | None) -> str:
+    return "-" if share is None else f"{100 * share:.2f} %"
+
+
+def _saving(so: dict[str, Any], other: dict[str, Any] | None) -> str:
+    if not other or not other["cost"]:
+        return "-"
+    return f"{100 * (1 - so['cost'] / other['cost']):+.1f} %"

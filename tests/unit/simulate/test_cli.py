@@ -71,6 +71,24 @@ def test_bench_quick_json_on_one_trace(tmp_path: Path, capsys: pytest.CaptureFix
         assert {"cost", "oracleRatio", "sloAttainment", "p99LatencyMs"} <= set(row)
 
 
+def test_bench_markdown_sets_servingopt_beside_the_oracle_and_baselines(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    samples = tmp_path / "modelservings"
+    samples.mkdir()
+    (samples / "toy.yaml").write_text(yaml.safe_dump(serving().to_wire()))
+    code = main(["bench", "--quick", "--samples", str(samples), "--traces", "steady",
+                 "--policies", "static,hpa,offline,servingopt", "--data",
+                 str(tmp_path / "none"), "-j", "1", "-o", "markdown"])  # fmt: skip
+    assert code == 0
+    out = capsys.readouterr().out
+    row = next(line for line in out.splitlines() if line.startswith("| toy | steady |"))
+    cells = [c.strip() for c in row.strip("|").split("|")]
+    assert len(cells) == 10 and cells[4].endswith("%") and cells[9].endswith("x")
+    assert float(cells[3]) >= 1.0  # never below the oracle's lower bound
+    assert "Goals as `servingopt bench` counts them" in out
+
+
 @pytest.mark.browser
 def test_report_renders_in_headless_chromium(model_file: Path, tmp_path: Path) -> None:
     chromium = shutil.which("chromium") or shutil.which("chromium-browser")
