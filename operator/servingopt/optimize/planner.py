@@ -527,7 +527,7 @@ def _rows(
             mix: SpotMix
             if cap == "spot":
                 mix = cost_spot_mix(replicas, pricing, *_spot_terms(spec, policy))
-                offered = np.isfinite(pricing.spot_hourly) & (mix.spot_replicas > 0)
+                offered = np.broadcast_to(np.isfinite(pricing.spot_hourly), (m, n))
             else:
                 mix = cost_on_demand(replicas, pricing)
                 offered = np.ones((m, n), dtype=bool)
