@@ -51,6 +51,7 @@ from servingopt.optimize.queue_table import MAX_TABLE_BATCH
 from servingopt.optimize.traffic import UNKNOWN, TrafficProfile, classify
 
 FloatArray = npt.NDArray[np.float64]
+BoolArray = npt.NDArray[np.bool_]
 IntArray = npt.NDArray[np.int64]
 
 BATCH_STEPS = (1, 2, 4, 8, 16, 32, 64)
@@ -594,11 +595,7 @@ def _worth_moving(
     within its forecast band. The running placement is measured at its best row
     that meets the SLO now; none (or none running): every row may win.
     """
-    spot = current.capacity_type == "spot"
-    here = np.array(
-        [(c.itype.name, c.variant) == (current.instance_type, current.variant) for c in cands]
-    )
-    running = here[rows.cand] & (rows.spot == spot)
+    running = _on_running(rows, cands, current)
     now_ok = rows.latency_ok & rows.bounds_ok & rows.budget_ok
     if not (running & now_ok).any():
         return np.ones(rows.cand.size, dtype=bool)
@@ -741,11 +738,22 @@ def _alternatives(
     return tuple(out)
 
 
-def _ranking(rows: _Rows, cands: Sequence[_Candidate]) -> IntArray:
-    """Rows by $/h, then most provisioned capacity, then lowest p99, then name."""
+def _ranking(rows: _Rows, cands: Sequence[_Candidate], current: RunningConfig) -> IntArray:
+    """Rows by $/h, then the running placement (a tie is no reason to roll out), then
+    most provisioned capacity, then lowest p99, then name."""
     names = np.array([f"{c.itype.name}/{c.variant}" for c in cands])[rows.cand]
     capacity_total = rows.capacity * rows.replicas
-    return np.lexsort((names, rows.p99, -capacity_total, rows.rank_cost)).astype(np.int64)
+    moves = ~_on_running(rows, cands, current)
+    return np.lexsort((names, rows.p99, -capacity_total, moves, rows.rank_cost)).astype(np.int64)
+
+
+def _on_running(rows: _Rows, cands: Sequence[_Candidate], current: RunningConfig) -> BoolArray:
+    """Rows on the running instance type, variant and capacity type."""
+    here = np.array(
+        [(c.itype.name, c.variant) == (current.instance_type, current.variant) for c in cands]
+    )
+    running: BoolArray = here[rows.cand] & (rows.spot == (current.capacity_type == "spot"))
+    return running
 
 
 def _winner(rows: _Rows, order: IntArray, grid: perfgrid.PerfGrid, n_cands: int) -> int:
@@ -784,7 +792,7 @@ def _decide(
     """
     slo = spec.slo.latency_p99_ms
     auto = spec.autoscaling
-    order = _ranking(rows, cands)
+    order = _ranking(rows, cands, obs.current)
     win = _winner(rows, order, grid, len(cands))
     room = _room(policy, obs)
     c = cands[int(rows.cand[win])]

@@ -129,6 +129,21 @@ def test_spot_mix_keeps_an_on_demand_base_and_costs_interruptions() -> None:
     assert decision.interruption_cost_hourly == pytest.approx(risk)
 
 
+@pytest.mark.parametrize("running", ["spot", "on-demand"])
+def test_a_spot_mix_within_its_on_demand_base_costs_the_same_and_the_running_one_stays(
+    running: str,
+) -> None:
+    spec = vision_spec(candidates={"capacityTypes": ["on-demand", "spot"],
+                                   "instanceTypes": ["g4dn.xlarge"]})  # fmt: skip
+    policy = ServingPolicySpec.model_validate(
+        {"spot": {"maxPercent": 50, "onDemandBaseReplicas": 2}}
+    )
+    current = RunningConfig(instance_type="g4dn.xlarge", variant="fp32", capacity_type=running)
+    decision = plan(spec, catalog(), policy, Observation.from_rps(100.0, current=current))
+    assert decision.replicas <= 2 and decision.spot_replicas == 0  # all within the base
+    assert decision.capacity_type == running  # a tie is no reason to roll out
+
+
 def test_budget_refuses_plans_above_it() -> None:
     cheap = ServingPolicySpec.model_validate({"budgets": {"maxHourlyCostPerModelServing": 0.5}})
     decision = plan(vision_spec(), catalog(), cheap, Observation.from_rps(200.0))
