@@ -1,6 +1,6 @@
 """Speed of ``servingopt.optimize.plan`` (not a test: prints measured figures).
 
-Goals (issue #4): one plan over 100 instance types x 4 variants x every batching
+Goals: one plan over 100 instance types x 4 variants x every batching
 candidate in under 50 ms, and 1,000 ModelServings in under 30 s on one core.  The
 catalog and the profiles are synthesised (deterministic seed): half CPU types whose
 service time scales with vCPUs, half GPU types with affine batch profiles.

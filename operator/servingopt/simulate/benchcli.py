@@ -294,7 +294,7 @@ def _by_policy(case: dict[str, Any]) -> dict[str, dict[str, Any]]:
 
 
 def goals(outcomes: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The issue's goals, each with how many cases meet it and the worst miss."""
+    """ServingBench's goals, each with how many cases meet it and every miss."""
     out = []
 
     def add(goal: str, checks: list[tuple[str, bool, str]]) -> None:
