@@ -75,6 +75,31 @@ async def test_conflict_on_apply_is_retried_on_a_fresh_read(kmock: kmock.RawHand
     assert applied[0].params["force"] == "true"
 
 
+async def test_a_burst_of_conflicts_is_waited_out(kmock: kmock.RawHandler) -> None:
+    kmock[f"get {DEPLOYMENT_PATH}"] << (lambda: deployment(rv=str(time.monotonic_ns())))
+    conflicts = (
+        kmock[f"patch {DEPLOYMENT_PATH}"][:4] << 409 << {"kind": "Status", "reason": "Conflict"}
+    )
+    applied = kmock[f"patch {DEPLOYMENT_PATH}"] << deployment()
+    kmock[f"get {HPA_PATH}"] << 404 << {"kind": "Status", "reason": "NotFound"}
+    kmock[f"patch {HPA_PATH}"] << {}
+    started = time.monotonic()
+    async with client(kmock) as kube:
+        await io.apply_config(kube, MS, SPEC, T4, CATALOG, conflict_backoff_s=0.01)
+    assert len(conflicts) == 4 and len(applied) == 1
+    assert time.monotonic() - started >= 0.01 + 0.02 + 0.04 + 0.08  # pauses double
+
+
+async def test_conflicts_that_never_stop_fail_the_apply(kmock: kmock.RawHandler) -> None:
+    kmock[f"get {DEPLOYMENT_PATH}"] << (lambda: deployment(rv=str(time.monotonic_ns())))
+    conflicts = kmock[f"patch {DEPLOYMENT_PATH}"] << 409 << {"kind": "Status", "reason": "Conflict"}
+    async with client(kmock) as kube:
+        with pytest.raises(ApiError) as raised:
+            await io.apply_config(kube, MS, SPEC, T4, CATALOG, conflict_backoff_s=0.001)
+    assert raised.value.status == 409
+    assert len(conflicts) == io.APPLY_ATTEMPTS
+
+
 async def test_unchanged_configuration_sends_no_write(kmock: kmock.RawHandler) -> None:
     live = deployment()
     body = m.deployment_apply(live, SPEC, T4, CATALOG)

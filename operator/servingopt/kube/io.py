@@ -5,6 +5,7 @@ Everything here is a few API calls around the pure builders of :mod:`.manifests`
 
 from __future__ import annotations
 
+import asyncio
 import json
 import socket
 from collections.abc import Mapping
@@ -19,7 +20,10 @@ from . import manifests as m
 from . import paths
 from .client import ApiError, KubeClient
 
-APPLY_ATTEMPTS = 3
+APPLY_ATTEMPTS = 6
+# The deployment controller and the HPA write a Deployment in bursts (status after each
+# pod, scale); a fresh read needs a pause, or every retry lands inside the same burst.
+CONFLICT_BACKOFF_S = 0.1
 
 
 class WorkloadError(RuntimeError):
@@ -84,21 +88,26 @@ async def apply_config(
     config: ServingConfig,
     catalog: InstanceCatalog,
     container: str | None = None,
+    conflict_backoff_s: float = CONFLICT_BACKOFF_S,
 ) -> int:
     """Apply ``config`` to the Deployment and the owned HPA; returns the writes sent.
 
-    A 409 (the Deployment changed since it was read) is retried on a fresh read.
-    Nothing is sent for parts that already hold the configuration.
+    A 409 (the Deployment changed since it was read) is retried on a fresh read after a
+    doubling pause. Nothing is sent for parts that already hold the configuration.
     """
     namespace = ms["metadata"]["namespace"]
     path = paths.deployment(namespace, spec.target_ref.name)
     writes = 0
-    for attempt in range(APPLY_ATTEMPTS):
+    conflicts = strips = 0
+    while True:
         live = await kube.get(path)
         if live is None:
             raise WorkloadError(f"Deployment {namespace}/{spec.target_ref.name} is gone")
         stale = m.stale_selector_keys(live, config, catalog)
         if stale:
+            strips += 1
+            if strips > 2:  # another writer keeps putting them back
+                raise WorkloadError(f"nodeSelector keys {', '.join(stale)} keep returning")
             await kube.merge_patch(path, m.strip_selector_patch(stale))
             writes += 1
             continue
@@ -110,8 +119,10 @@ async def apply_config(
             writes += 1
             break
         except ApiError as error:
-            if error.status != 409 or attempt == APPLY_ATTEMPTS - 1:
+            conflicts += 1
+            if error.status != 409 or conflicts == APPLY_ATTEMPTS:
                 raise
+            await asyncio.sleep(conflict_backoff_s * 2 ** (conflicts - 1))
     hpa_path = paths.hpa(namespace, m.hpa_name(ms))
     desired = m.hpa_apply(ms, spec, config)
     live_hpa = await kube.get(hpa_path)
