@@ -36,6 +36,8 @@ from .world import Scenario
 
 LOAD_SHARE = 0.6
 DAY = 86400
+DEFAULT_SAMPLES = Path("samples/modelservings")
+DEFAULT_DATA = Path("../shared/data/traces")
 
 
 @dataclass(frozen=True)
@@ -197,13 +199,18 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         "(static, hpa, threshold, offline, servingopt) plus the oracle. Prints one table "
         "and the goals (measured, not asserted).",
     )
-    p.add_argument("--quick", action="store_true", help="shorter traces (CI: about a minute)")
-    p.add_argument("--samples", type=Path, default=Path("samples/modelservings"))
+    p.add_argument("--quick", action="store_true", help="shorter traces (about 15 s)")
+    p.add_argument(
+        "--samples",
+        type=Path,
+        default=DEFAULT_SAMPLES,
+        help=f"ModelServing YAMLs (default {DEFAULT_SAMPLES}; workloads from ../workloads)",
+    )
     p.add_argument(
         "--data",
         type=Path,
-        default=Path("../shared/data/traces"),
-        help="public traces directory (skipped when absent)",
+        default=DEFAULT_DATA,
+        help=f"public traces directory (default {DEFAULT_DATA}: skipped, with a note, when absent)",
     )
     p.add_argument("--policies", default=",".join(POLICY_NAMES))
     p.add_argument("--traces", help="only these trace cases (comma-separated)")
@@ -221,8 +228,53 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     p.set_defaults(func=run)
 
 
+def _inputs_problem(args: argparse.Namespace) -> str | None:
+    """Why the asked-for inputs cannot be benchmarked (None: they can); notes for the
+    defaults that are absent go to stderr."""
+    for flag, path, default in (
+        ("--samples", args.samples, DEFAULT_SAMPLES),
+        ("--data", args.data, DEFAULT_DATA),
+    ):
+        if path.is_dir():
+            continue
+        if path != default:
+            return f"{flag} {path}: no such directory"
+        what = "a built-in model" if flag == "--samples" else "the generated traces only"
+        print(f"note: {path} not found: benchmarking {what}", file=sys.stderr)
+    unknown = [n for n in args.policies.split(",") if n and n not in POLICY_NAMES]
+    if unknown:
+        return f"--policies: unknown {', '.join(unknown)} (known: {', '.join(POLICY_NAMES)})"
+    if args.traces:
+        known = {c.name for c in trace_cases(args.quick, args.data)}
+        missing = sorted(set(args.traces.split(",")) - known - {""})
+        if missing:
+            return f"--traces: unknown {', '.join(missing)} (known: {', '.join(sorted(known))})"
+    return None
+
+
+def _reproduce(args: argparse.Namespace) -> str:
+    words = ["servingopt bench"] + (["--quick"] if args.quick else [])
+    if args.samples != DEFAULT_SAMPLES:
+        words += ["--samples", str(args.samples)]
+    if args.data != DEFAULT_DATA:
+        words += ["--data", str(args.data)]
+    if args.traces:
+        words += ["--traces", args.traces]
+    if args.policies != ",".join(POLICY_NAMES):
+        words += ["--policies", args.policies]
+    if args.seed:
+        words += ["--seed", str(args.seed)]
+    if args.replan_minutes:
+        words += ["--replan-minutes", f"{args.replan_minutes:g}"]
+    return " ".join([*words, "-o", "json"])
+
+
 def run(args: argparse.Namespace) -> int:
     started = time.perf_counter()
+    problem = _inputs_problem(args)
+    if problem:
+        print(f"error: {problem}", file=sys.stderr)
+        return 2
     scenarios = load_samples(args.samples)
     cases = trace_cases(args.quick, args.data)
     if args.traces:
@@ -246,7 +298,7 @@ def run(args: argparse.Namespace) -> int:
         "suite": "ServingBench",
         "quick": args.quick,
         "seed": args.seed,
-        "reproduce": "servingopt bench" + (" --quick" if args.quick else "") + " -o json",
+        "reproduce": _reproduce(args),
         "wallSeconds": round(time.perf_counter() - started, 1),
         "results": flatten(outcomes),
         "cases": outcomes,

@@ -41,9 +41,9 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     p.add_argument("--serving-policy", type=Path, help="ServingPolicy YAML (default: API defaults)")
     p.add_argument("--workload", type=Path, help="the Deployment it starts from (initial config)")
     p.add_argument("--duration", help="replay length, e.g. 3600, 90m, 1d (generators; CSVs tile)")
-    p.add_argument("--peak-rps", type=float, help="rescale so the per-minute peak is this")
-    p.add_argument("--scale", type=float, help="multiply every rate by this")
-    p.add_argument("--stretch", type=float, help="stretch time by this factor")
+    p.add_argument("--peak-rps", type=positive, help="rescale so the per-minute peak is this")
+    p.add_argument("--scale", type=positive, help="multiply every rate by this")
+    p.add_argument("--stretch", type=positive, help="stretch time by this factor")
     p.add_argument(
         "--truth",
         default="",
@@ -61,22 +61,53 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     p.set_defaults(func=run)
 
 
+def positive(text: str) -> float:
+    """argparse type: a number > 0 (0 would silently mean "not given")."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"{text!r} must be a finite number > 0")
+    return value
+
+
 def parse_duration(text: str) -> int:
     units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
-    text = text.strip().lower()
-    if text and text[-1] in units:
-        return int(float(text[:-1]) * units[text[-1]])
-    return int(float(text))
+    clean = text.strip().lower()
+    number, unit = (clean[:-1], units[clean[-1]]) if clean and clean[-1] in units else (clean, 1)
+    try:
+        seconds = int(float(number) * unit)
+    except ValueError:
+        raise ValueError(f"--duration {text!r}: expected seconds or 90m, 6h, 7d") from None
+    if seconds <= 0:
+        raise ValueError(f"--duration {text!r}: must be longer than 0 s")
+    return seconds
 
 
 def parse_truth(text: str) -> dict[str, float]:
     out: dict[str, float] = {}
     for item in filter(None, (t.strip() for t in text.split(","))):
         key, sep, value = item.partition("=")
-        out[key if sep else "*"] = float(value if sep else key)
-    if any(v <= 0 for v in out.values()):
-        raise ValueError("truth factors must be > 0")
+        try:
+            out[key if sep else "*"] = float(value if sep else key)
+        except ValueError:
+            raise ValueError(f"--truth {item!r}: expected FACTOR or TYPE=FACTOR") from None
+    if any(not v > 0 for v in out.values()):
+        raise ValueError("--truth: factors must be > 0")
     return out
+
+
+def check_truth(scenario: Scenario) -> None:
+    """Every TYPE in --truth must be an instance type the model can run on."""
+    allowed = {t.name for t in scenario.allowed_types()}
+    known = {p.instance_type for v in scenario.variants() for p in v.profiles} & allowed
+    unknown = sorted(set(scenario.truth_factors) - known - {"*"})
+    if unknown:
+        raise ValueError(
+            f"--truth: {', '.join(unknown)} is not a candidate instance type of this model "
+            f"(candidates: {', '.join(sorted(known))})"
+        )
 
 
 def load_scenario(
@@ -97,6 +128,12 @@ def load_scenario(
         with workload.open() as handle:
             docs = [d for d in yaml.safe_load_all(handle) if d and d.get("kind") == "Deployment"]
         if docs:
+            name, wanted = docs[0].get("metadata", {}).get("name"), serving.spec.target_ref.name
+            if name != wanted:
+                raise ValueError(
+                    f"--workload {workload}: Deployment {name!r} is not the ModelServing's "
+                    f"targetRef {wanted!r}"
+                )
             initial = initial_config_from_workload(scenario, docs[0])
             scenario = Scenario(serving, cat, pol, initial=initial, **options)
     return scenario
@@ -139,6 +176,7 @@ def run(args: argparse.Namespace) -> int:
             truth_factors=parse_truth(args.truth),
             spot_interruptions=args.spot_interruptions,
         )
+        check_truth(scenario)
         trace = shape_trace(resolve(args.trace, seconds=seconds, seed=args.seed), args)
         names = [args.policy, *(n for n in args.compare.split(",") if n and n != args.policy)]
         policies: list[Policy] = []

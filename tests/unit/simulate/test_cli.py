@@ -54,12 +54,42 @@ def test_simulate_table_and_bad_input(model_file: Path, capsys: pytest.CaptureFi
     assert main(["simulate", "-f", str(model_file), "--trace", "steady", "--policy", "x"]) == 2
 
 
+def test_simulate_names_the_flag_that_is_wrong(
+    model_file: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    base = ["simulate", "-f", str(model_file), "--trace", "steady"]
+    for extra, message in [
+        (["--truth", "abc"], "--truth 'abc'"),
+        (["--truth", "no.such-type=1.2"], "no.such-type is not a candidate instance type"),
+        (["--duration", "10x"], "--duration '10x'"),
+        (["--duration", "0"], "--duration '0'"),
+    ]:
+        assert main([*base, *extra]) == 2, extra
+        assert message in capsys.readouterr().err
+    for flag in ("--stretch", "--peak-rps", "--scale"):  # 0 must not mean "not given"
+        with pytest.raises(SystemExit):
+            main([*base, flag, "0"])
+        assert f"argument {flag}" in capsys.readouterr().err
+
+
+def test_simulate_refuses_a_workload_that_is_not_the_target(
+    model_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    other = tmp_path / "other.yaml"
+    other.write_text(
+        yaml.safe_dump({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "x"}})
+    )
+    assert main(["simulate", "-f", str(model_file), "--trace", "steady",
+                 "--workload", str(other)]) == 2  # fmt: skip
+    assert "is not the ModelServing's targetRef" in capsys.readouterr().err
+
+
 def test_bench_quick_json_on_one_trace(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     samples = tmp_path / "modelservings"
     samples.mkdir()
     (samples / "toy.yaml").write_text(yaml.safe_dump(serving().to_wire()))
     code = main(["bench", "--quick", "--samples", str(samples), "--traces", "steady",
-                 "--policies", "static,hpa", "--data", str(tmp_path / "none"), "-j", "1",
+                 "--policies", "static,hpa", "--data", str(tmp_path), "-j", "1",
                  "-o", "json"])  # fmt: skip
     assert code == 0
     report = json.loads(capsys.readouterr().out)
@@ -71,6 +101,45 @@ def test_bench_quick_json_on_one_trace(tmp_path: Path, capsys: pytest.CaptureFix
         assert {"cost", "oracleRatio", "sloAttainment", "p99LatencyMs"} <= set(row)
 
 
+SHARED_TRACES = ROOT.parent / "shared" / "data" / "traces"
+
+
+@pytest.mark.skipif(not SHARED_TRACES.is_dir(), reason="public traces not present")
+def test_bench_quick_json_covers_every_sample_trace_and_policy(tmp_path: Path) -> None:
+    """The command CI documents, on the shipped samples and the public traces."""
+    out = tmp_path / "bench.json"
+    code = main(["bench", "--quick", "--samples", str(ROOT / "samples/modelservings"),
+                 "--data", str(SHARED_TRACES), "-o", "json", "--out", str(out)])  # fmt: skip
+    assert code == 0
+    report = json.loads(out.read_text())
+    samples = {p.stem for p in (ROOT / "samples/modelservings").glob("*.yaml")}
+    rows = {(r["sample"], r["trace"], r["policy"]): r for r in report["results"]}
+    traces = {t for _, t, _ in rows}
+    assert {s for s, _, _ in rows} == samples
+    assert {"azure-llm-2023-conv", "azure-llm-2023-code", "alibaba-genai-2026-qps"} <= traces
+    assert len(rows) == len(samples) * len(traces) * 5  # every policy on every case
+    for row in rows.values():
+        assert row["cost"] > 0 and row["oracleRatio"] >= 1.0 - 1e-9
+        assert 0.0 <= row["sloAttainment"] <= 1.0
+        assert "p99LatencyMs" in row
+    assert {g["goal"] for g in report["goals"]}
+
+
+def test_bench_rejects_inputs_it_cannot_run(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    samples = tmp_path / "modelservings"
+    samples.mkdir()
+    (samples / "toy.yaml").write_text(yaml.safe_dump(serving().to_wire()))
+    base = ["bench", "--quick", "--samples", str(samples), "--data", str(tmp_path)]
+    assert main([*base, "--traces", "steady,nope"]) == 2
+    assert "--traces: unknown nope" in capsys.readouterr().err
+    assert main([*base, "--policies", "hpa,magic"]) == 2
+    assert "--policies: unknown magic" in capsys.readouterr().err
+    assert main(["bench", "--samples", str(tmp_path / "missing")]) == 2
+    assert "no such directory" in capsys.readouterr().err
+
+
 def test_bench_markdown_sets_servingopt_beside_the_oracle_and_baselines(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -79,7 +148,7 @@ def test_bench_markdown_sets_servingopt_beside_the_oracle_and_baselines(
     (samples / "toy.yaml").write_text(yaml.safe_dump(serving().to_wire()))
     code = main(["bench", "--quick", "--samples", str(samples), "--traces", "steady",
                  "--policies", "static,hpa,offline,servingopt", "--data",
-                 str(tmp_path / "none"), "-j", "1", "-o", "markdown"])  # fmt: skip
+                 str(tmp_path), "-j", "1", "-o", "markdown"])  # fmt: skip
     assert code == 0
     out = capsys.readouterr().out
     row = next(line for line in out.splitlines() if line.startswith("| toy | steady |"))

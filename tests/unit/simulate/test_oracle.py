@@ -13,12 +13,12 @@ from servingopt.simulate.world import Scenario
 
 def test_oracle_is_below_every_policy_and_above_the_fluid_bound(scenario: Scenario) -> None:
     trace = T.diurnal(6 * 3600, peak=1500.0, seed=4)
-    names = ["static", "hpa", "threshold", "offline"]
+    names = ["static", "hpa", "threshold", "offline", "servingopt"]
     result = compare(scenario, trace, [make_policy(n) for n in names], seed=4)
     assert set(result.results) == set(names)
     assert result.oracle.fluid_cost <= result.oracle.cost
     for r in result.results.values():
-        assert result.oracle.cost <= r.cost
+        assert result.oracle.cost <= r.cost * (1 + 1e-12)  # equal when both sit at minReplicas
 
 
 def test_integer_mix_for_a_constant_demand(scenario: Scenario) -> None:

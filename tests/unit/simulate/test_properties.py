@@ -27,7 +27,7 @@ def test_oracle_below_policies_and_requests_conserved(
     scenario: Scenario, kind: str, level: float, seed: int
 ) -> None:
     trace = T.generate(f"{kind}", seconds=1800, seed=seed).scaled_to_peak(level)
-    names = ["static", "hpa", "offline"]
+    names = ["static", "hpa", "threshold", "offline", "servingopt"]
     result = compare(scenario, trace, [make_policy(n) for n in names], seed=seed)
     for r in result.results.values():
         assert result.oracle.cost <= r.cost + 1e-9
