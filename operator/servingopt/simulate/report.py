@@ -155,6 +155,89 @@ def chart(
     return "\n".join(out)
 
 
+PALETTE = ("#4e79a7", "#f28e2b", "#59a14f", "#e15759", "#76b7b2", "#edc948", "#b07aa1",
+           "#ff9da7", "#9c755f", "#bab0ac")  # fmt: skip
+_ROW = 26
+
+
+def _segments(xs: Sequence[float], labels: Sequence[str]) -> list[tuple[float, float, str]]:
+    """(start, end, label) for each run of equal labels; a run ends where the next starts."""
+    out: list[tuple[float, float, str]] = []
+    step = xs[1] - xs[0] if len(xs) > 1 else 1.0 / 60.0
+    for x, label in zip(xs, labels, strict=True):
+        if out and out[-1][2] == label:
+            out[-1] = (out[-1][0], x + step, label)
+        else:
+            out.append((x, x + step, label))
+    return out
+
+
+def instance_type_of(label: str) -> str:
+    """``g5.xlarge`` of ``g5.xlarge/spot<=50% int8 B=8 D=2ms``."""
+    return label.split(" ", 1)[0].split("/", 1)[0]
+
+
+def timeline(title: str, rows: Sequence[tuple[str, Sequence[float], Sequence[str]]]) -> str:
+    """One bar per policy across time, coloured by instance type; spot runs are lighter
+    and every run's full configuration is its tooltip."""
+    w = _WIDTH - _LEFT - _RIGHT
+    spans = [(name, _segments(xs, labels)) for name, xs, labels in rows if len(xs)]
+    types = sorted({instance_type_of(lb) for _, segs in spans for _, _, lb in segs})
+    color = {t: PALETTE[i % len(PALETTE)] for i, t in enumerate(types)}
+    x0 = min((segs[0][0] for _, segs in spans), default=0.0)
+    x1 = max((segs[-1][1] for _, segs in spans), default=1.0)
+    height = _TOP + _ROW * len(spans) + _BOTTOM
+
+    def px(x: float) -> float:
+        return _LEFT + 110 + (x - x0) / max(x1 - x0, 1e-9) * (w - 110)
+
+    out = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{_WIDTH}" height="{height}" '
+        f'viewBox="0 0 {_WIDTH} {height}" role="img" aria-label="{html.escape(title)}">',
+        f'<rect width="{_WIDTH}" height="{height}" fill="#fff"/>',
+        f'<text x="{_LEFT}" y="18" font-size="14" font-weight="bold">{html.escape(title)}</text>',
+    ]
+    for i, (name, segs) in enumerate(spans):
+        y = _TOP + i * _ROW
+        out.append(
+            f'<text x="{_LEFT + 104}" y="{y + _ROW / 2 + 4:.1f}" font-size="11" '
+            f'text-anchor="end">{html.escape(name)}</text>'
+        )
+        for start, end, label in segs:
+            spot = "/spot" in label
+            width = max(px(end) - px(start), 0.5)
+            out.append(
+                f'<rect x="{px(start):.1f}" y="{y + 3}" width="{width:.1f}" '
+                f'height="{_ROW - 6}" fill="{color[instance_type_of(label)]}" '
+                f'fill-opacity="{0.55 if spot else 1.0}" stroke="#fff" stroke-width="0.5">'
+                f"<title>{html.escape(label)} ({start:.2f} to {end:.2f} h)</title></rect>"
+            )
+    bottom = _TOP + _ROW * len(spans)
+    for t in _ticks(x0, x1, 8):
+        out.append(
+            f'<text x="{px(t):.1f}" y="{bottom + 16}" font-size="11" '
+            f'text-anchor="middle">{_fmt(t)}</text>'
+        )
+    out.append(
+        f'<text x="{px((x0 + x1) / 2):.1f}" y="{height - 4}" font-size="11" '
+        f'text-anchor="middle">hours</text>'
+    )
+    legend_y = _TOP + 8
+    for name in types:
+        out.append(
+            f'<rect x="{_LEFT + w + 8}" y="{legend_y - 6}" width="18" height="10" '
+            f'fill="{color[name]}"/><text x="{_LEFT + w + 30}" y="{legend_y + 4}" '
+            f'font-size="11">{html.escape(name)}</text>'
+        )
+        legend_y += 16
+    if any("/spot" in lb for _, segs in spans for _, _, lb in segs):
+        out.append(
+            f'<text x="{_LEFT + w + 8}" y="{legend_y + 4}" font-size="11">lighter: spot</text>'
+        )
+    out.append("</svg>")
+    return "\n".join(out)
+
+
 def _hours(values: Sequence[float]) -> list[float]:
     return [v / 3600.0 for v in values]
 
@@ -210,6 +293,13 @@ def render(comparison: Comparison) -> str:
     charts = [
         chart("Demand and provisioned capacity at the SLO (ready replicas)", capacity, "req/s"),
         chart("Ready replicas", replicas, "replicas"),
+        timeline(
+            "Instance type over time (hover a bar for the whole configuration)",
+            [
+                (POLICY_LABELS.get(n, n), _hours(r.minutes["t"]), r.minute_config)
+                for n, r in results.items()
+            ],
+        ),
         chart(
             "p99 latency per minute (capped at 8x SLO)",
             p99,

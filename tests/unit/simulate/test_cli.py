@@ -167,7 +167,11 @@ def test_report_renders_in_headless_chromium(model_file: Path, tmp_path: Path) -
     assert main(["simulate", "-f", str(model_file), "--trace", "spiky:base=600",
                  "--duration", "3h", "--report", str(report)]) == 0  # fmt: skip
     html = report.read_text()
-    assert "<script" not in html and "http://" not in html.replace("http://www.w3.org", "")
+    for title in ("Demand and provisioned capacity", "Ready replicas", "Instance type over time",
+                  "p99 latency per minute", "Cumulative cost"):  # fmt: skip
+        assert title in html
+    assert "<svg" in html and "<script" not in html
+    assert "http://" not in html.replace("http://www.w3.org", "")
     shot = tmp_path / "report.png"
     log = subprocess.run(
         [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--enable-logging=stderr",
