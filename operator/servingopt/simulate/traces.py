@@ -327,7 +327,18 @@ def load(path: Path) -> Trace:
     if rate_col:
         pairs = [(parse_time(r[time_col]), float(r[rate_col])) for r in rows]
         return from_rates([p[0] for p in pairs], [p[1] for p in pairs], name)
-    return from_timestamps([parse_time(r[time_col]) for r in rows], name)
+    times = [parse_time(r[time_col]) for r in rows]
+    if _is_time(time_col):  # no header: the first line is a request too
+        times.append(parse_time(time_col))
+    return from_timestamps(times, name)
+
+
+def _is_time(text: str) -> bool:
+    try:
+        parse_time(text)
+    except ValueError:
+        return False
+    return True
 
 
 def resolve(spec: str, *, seconds: int | None = None, seed: int = 0) -> Trace:

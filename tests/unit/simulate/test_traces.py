@@ -73,6 +73,13 @@ def test_timestamp_csv_gives_exact_counts(tmp_path: Path) -> None:
     assert np.array_equal(trace.arrivals(np.random.default_rng(0)), trace.counts)
 
 
+def test_timestamp_csv_without_a_header_keeps_its_first_request(tmp_path: Path) -> None:
+    path = tmp_path / "requests.csv"
+    path.write_text("1700000000.2\n1700000000.7\n1700000002.5\n")
+    trace = T.load(path)
+    assert trace.counts is not None and trace.counts.tolist() == [2, 0, 1]
+
+
 def test_rate_csv_and_per_container_samples(tmp_path: Path) -> None:
     rates = tmp_path / "history.csv"
     rates.write_text("timestamp,requests_per_second\n0,10\n60,20\n")
