@@ -237,6 +237,13 @@ def format_table(result: Comparison, focus: str | None = None) -> str:
     fmt = "  ".join(f"{{:<{w}}}" if i == 0 else f"{{:>{w}}}" for i, w in enumerate(widths))
     body = [fmt.format(*cols), *(fmt.format(*line) for line in lines)]
     failures = [f"{n}: failed: {m}" for n, m in result.failures.items()]
+    reclaimed = [
+        f"{POLICY_LABELS.get(r['policy'], r['policy'])}: {r['spotInterruptions']}"
+        for r in rows
+        if r.get("spotInterruptions")
+    ]
+    if reclaimed:
+        failures.append("spot nodes reclaimed: " + ", ".join(reclaimed))
     return head + "\n".join(body + failures)
 
 

@@ -73,6 +73,7 @@ class Comparison:
                     "costByType": {k: round(v, 4) for k, v in r.cost_by_type.items()},
                     "configurations": sorted({d[1] for d in r.decisions}),
                     "changes": len(r.decisions) - 1,
+                    "spotInterruptions": r.spot_interruptions,
                 }
             )
         return rows

@@ -280,6 +280,7 @@ class Cluster:
         self.node_seconds: dict[tuple[str, str], float] = {}
         self.cost = 0.0
         self.cost_log: list[float] = []
+        self.interrupted_nodes = 0
 
     # -- pods -----------------------------------------------------------------------
 
@@ -400,6 +401,7 @@ class Cluster:
             if not hit:
                 continue
             group.nodes -= hit
+            self.interrupted_nodes += hit
             lost = hit * group.per_node
             for rev in self.revisions:
                 if rev.config.instance_type == name and lost > 0:
@@ -474,6 +476,8 @@ class ReplayResult:
     minute_config: list[str]
     decisions: list[tuple[float, str, str]]
     """(time s, configuration, reason) every time the policy changed its plan."""
+    spot_interruptions: int = 0
+    """Spot nodes reclaimed during the replay (with ``spot_interruptions`` drawn)."""
 
     @property
     def slo_attainment(self) -> float:
@@ -772,4 +776,5 @@ def _result(
         minutes=acc.series,
         minute_config=acc.configs,
         decisions=decisions,
+        spot_interruptions=cluster.interrupted_nodes,
     )

@@ -349,7 +349,7 @@ req/s, peak {c.trace.peak_rps:.1f} req/s (per minute) · initial configuration
 {html.escape(c.oracle.best_config.label())})</p>
 {failures}
 <table><tr><th>policy</th><th>cost</th><th>x oracle</th><th>within SLO</th><th>p99 ms</th>
-<th>replica-hours</th><th>dropped</th><th>configurations</th></tr>
+<th>replica-hours</th><th>dropped</th><th>spot nodes reclaimed</th><th>configurations</th></tr>
 {rows}
 </table>
 {"".join(charts)}
@@ -367,6 +367,6 @@ def _row(r: dict[str, object]) -> str:
         f"<tr><td>{html.escape(str(r['label']))}</td><td>{r['cost']:.2f}</td>"
         f"<td>{r['oracleRatio']}</td><td>{100 * float(r['sloAttainment']):.3f} %</td>"  # type: ignore[arg-type]
         f"<td>{'&gt; grid' if p99 is None else p99}</td><td>{r['replicaHours']}</td>"
-        f"<td>{r['droppedRequests']}</td>"
+        f"<td>{r['droppedRequests']}</td><td>{r['spotInterruptions']}</td>"
         f"<td>{html.escape(', '.join(r['configurations']))}</td></tr>"  # type: ignore[arg-type]
     )

@@ -160,3 +160,4 @@ def test_spot_interruptions_are_seeded_and_cost_restarts(scenario: Scenario) -> 
     calm = replay(replace(noisy, spot_interruptions=False), trace, Fixed(spot, 3), seed=4)
     assert a.replica_hours == b.replica_hours
     assert a.replica_hours < calm.replica_hours  # replacements spend time starting up
+    assert a.spot_interruptions == b.spot_interruptions > 0 == calm.spot_interruptions
