@@ -51,6 +51,8 @@ def test_constant_load_on_a_static_config_matches_the_analytic_steady_state(
     assert result.p99_ms == pytest.approx(expected_p99, rel=0.1)
     assert result.dropped == 0
     assert np.mean(result.minutes["rps"]) == pytest.approx(rate, rel=0.02)
+    served_per_replica = (result.served / 1800) / np.mean(result.minutes["replicas"])
+    assert served_per_replica / latency.max_rps == pytest.approx(0.5, rel=0.02)  # utilisation
 
 
 def test_every_request_is_served_or_dropped_even_when_overloaded(scenario: Scenario) -> None:
