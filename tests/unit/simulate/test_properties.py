@@ -29,8 +29,12 @@ def test_oracle_below_policies_and_requests_conserved(
     trace = T.generate(f"{kind}", seconds=1800, seed=seed).scaled_to_peak(level)
     names = ["static", "hpa", "threshold", "offline", "servingopt"]
     result = compare(scenario, trace, [make_policy(n) for n in names], seed=seed)
-    for r in result.results.values():
-        assert result.oracle.cost <= r.cost + 1e-9
+    for name, r in result.results.items():
+        # The oracle is the cheapest way to meet the SLO in every interval. The adaptive
+        # policies can undercut it only by missing the SLO (e.g. spiky, 1336 req/s,
+        # seed 1: servingopt $0.2915 vs $0.295 at 74 % within the SLO).
+        if name in ("static", "hpa", "offline") or r.slo_attainment >= 0.99:
+            assert result.oracle.cost <= r.cost + 1e-9, name
         assert math.isclose(r.served + r.dropped, r.requests, rel_tol=1e-9, abs_tol=1e-6)
         assert 0.0 <= r.slo_attainment <= 1.0
 
