@@ -244,11 +244,6 @@ def _inputs_problem(args: argparse.Namespace) -> str | None:
     unknown = [n for n in args.policies.split(",") if n and n not in POLICY_NAMES]
     if unknown:
         return f"--policies: unknown {', '.join(unknown)} (known: {', '.join(POLICY_NAMES)})"
-    if args.traces:
-        known = {c.name for c in trace_cases(args.quick, args.data)}
-        missing = sorted(set(args.traces.split(",")) - known - {""})
-        if missing:
-            return f"--traces: unknown {', '.join(missing)} (known: {', '.join(sorted(known))})"
     return None
 
 
@@ -278,7 +273,12 @@ def run(args: argparse.Namespace) -> int:
     scenarios = load_samples(args.samples)
     cases = trace_cases(args.quick, args.data)
     if args.traces:
-        wanted = set(args.traces.split(","))
+        wanted = set(args.traces.split(",")) - {""}
+        known = {c.name for c in cases}
+        if wanted - known:
+            missing, offered = ", ".join(sorted(wanted - known)), ", ".join(sorted(known))
+            print(f"error: --traces: unknown {missing} (known: {offered})", file=sys.stderr)
+            return 2
         cases = [c for c in cases if c.name in wanted]
     names = [n for n in args.policies.split(",") if n]
     replan_s = int(args.replan_minutes * 60) if args.replan_minutes else None

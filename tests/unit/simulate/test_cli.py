@@ -20,6 +20,15 @@ ROOT = Path(__file__).resolve().parents[3]
 
 
 @pytest.fixture
+def samples(tmp_path: Path) -> Path:
+    """A samples directory holding the toy ModelServing only."""
+    path = tmp_path / "modelservings"
+    path.mkdir()
+    (path / "toy.yaml").write_text(yaml.safe_dump(serving().to_wire()))
+    return path
+
+
+@pytest.fixture
 def model_file(tmp_path: Path) -> Path:
     path = tmp_path / "toy.yaml"
     path.write_text(yaml.safe_dump(serving().to_wire()))
@@ -84,10 +93,9 @@ def test_simulate_refuses_a_workload_that_is_not_the_target(
     assert "is not the ModelServing's targetRef" in capsys.readouterr().err
 
 
-def test_bench_quick_json_on_one_trace(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    samples = tmp_path / "modelservings"
-    samples.mkdir()
-    (samples / "toy.yaml").write_text(yaml.safe_dump(serving().to_wire()))
+def test_bench_quick_json_on_one_trace(
+    samples: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     code = main(["bench", "--quick", "--samples", str(samples), "--traces", "steady",
                  "--policies", "static,hpa", "--data", str(tmp_path), "-j", "1",
                  "-o", "json"])  # fmt: skip
@@ -126,11 +134,8 @@ def test_bench_quick_json_covers_every_sample_trace_and_policy(tmp_path: Path) -
 
 
 def test_bench_rejects_inputs_it_cannot_run(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    samples: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    samples = tmp_path / "modelservings"
-    samples.mkdir()
-    (samples / "toy.yaml").write_text(yaml.safe_dump(serving().to_wire()))
     base = ["bench", "--quick", "--samples", str(samples), "--data", str(tmp_path)]
     assert main([*base, "--traces", "steady,nope"]) == 2
     assert "--traces: unknown nope" in capsys.readouterr().err
@@ -141,11 +146,8 @@ def test_bench_rejects_inputs_it_cannot_run(
 
 
 def test_bench_markdown_sets_servingopt_beside_the_oracle_and_baselines(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    samples: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    samples = tmp_path / "modelservings"
-    samples.mkdir()
-    (samples / "toy.yaml").write_text(yaml.safe_dump(serving().to_wire()))
     code = main(["bench", "--quick", "--samples", str(samples), "--traces", "steady",
                  "--policies", "static,hpa,offline,servingopt", "--data",
                  str(tmp_path), "-j", "1", "-o", "markdown"])  # fmt: skip
