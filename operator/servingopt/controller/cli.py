@@ -6,9 +6,24 @@ import argparse
 import asyncio
 import logging
 import os
+import sys
 from typing import Any
 
+from servingopt.kube.leader import (
+    DEFAULT_NAME,
+    DEFAULT_NAMESPACE,
+    LEASE_DURATION_S,
+    RENEW_DEADLINE_S,
+    RETRY_PERIOD_S,
+    ElectionConfig,
+    LeadershipLost,
+    default_identity,
+)
+
+from .leadership import EXIT_LEADERSHIP_LOST, run_elected
 from .settings import Options
+
+EXIT_INVALID_INPUT = 2  # as servingopt.cli (which imports this module: no import back)
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -45,14 +60,65 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     )
     p.add_argument(
         "--peering",
-        help="peering name for several replicas (one active); default: standalone",
+        help=argparse.SUPPRESS,  # removed: kopf peering freezes replicas of equal priority
     )
+    add_election_arguments(p)
     p.add_argument("--api-timeout", type=float, default=10.0, help="seconds per API request")
     p.add_argument(
         "--watch-timeout", type=float, default=300.0, help="seconds before a watch is renewed"
     )
     p.add_argument("-v", "--verbose", action="store_true", help="verbose logs")
     p.set_defaults(func=cmd_run)
+
+
+def add_election_arguments(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group(
+        "leader election", "several replicas: only the holder of a coordination.k8s.io Lease acts"
+    )
+    g.add_argument(
+        "--leader-elect",
+        action="store_true",
+        help="stand by until this process holds the Lease; off: act at once (one process)",
+    )
+    g.add_argument(
+        "--leader-election-namespace",
+        default=os.environ.get("POD_NAMESPACE") or DEFAULT_NAMESPACE,
+        help=f"namespace of the Lease (default: $POD_NAMESPACE, else {DEFAULT_NAMESPACE})",
+    )
+    g.add_argument(
+        "--leader-election-id",
+        default=DEFAULT_NAME,
+        help=f"name of the Lease (default: {DEFAULT_NAME})",
+    )
+    g.add_argument(
+        "--leader-election-identity",
+        help="this replica's holderIdentity (default: $POD_NAME, else host_pid_random)",
+    )
+    for flag, default, meaning in (
+        ("lease-duration", LEASE_DURATION_S, "how long a standby waits on an unrenewed Lease"),
+        ("renew-deadline", RENEW_DEADLINE_S, "how long the leader tries to renew before it stops"),
+        ("retry-period", RETRY_PERIOD_S, "time between tries to acquire or renew"),
+    ):
+        g.add_argument(
+            f"--leader-elect-{flag}",
+            type=float,
+            default=default,
+            metavar="SECONDS",
+            help=f"{meaning} (default: {default:g})",
+        )
+
+
+def election_from(args: argparse.Namespace) -> ElectionConfig | None:
+    if not args.leader_elect:
+        return None
+    return ElectionConfig(
+        namespace=args.leader_election_namespace,
+        name=args.leader_election_id,
+        identity=args.leader_election_identity or default_identity(),
+        lease_duration=args.leader_elect_lease_duration,
+        renew_deadline=args.leader_elect_renew_deadline,
+        retry_period=args.leader_elect_retry_period,
+    )
 
 
 def options_from(args: argparse.Namespace) -> Options:
@@ -63,7 +129,7 @@ def options_from(args: argparse.Namespace) -> Options:
         prometheus_url=args.prometheus_url,
         liveness=args.liveness or None,
         metrics_bind=args.metrics_bind or None,
-        peering=args.peering,
+        election=election_from(args),
         api_timeout=args.api_timeout,
         watch_timeout=args.watch_timeout,
     )
@@ -89,21 +155,44 @@ async def run(options: Options, stop: asyncio.Event | None = None) -> None:
     metrics = OperatorMetrics()
     if options.metrics_bind:
         serve_metrics(options.metrics_bind, metrics.registry)
-    await kopf.operator(
-        clusterwide=not options.namespaces,
-        namespaces=list(options.namespaces),
-        standalone=options.peering is None,
-        peering_name=options.peering,
-        liveness_endpoint=options.liveness,
-        memo=kopf.Memo(options=options, metrics=metrics),
-        stop_flag=stop,
-    )
+    stop = stop if stop is not None else asyncio.Event()
+
+    async def operator() -> None:
+        await kopf.operator(
+            clusterwide=not options.namespaces,
+            namespaces=list(options.namespaces),
+            standalone=True,  # one replica runs kopf at all (leader election, not peering)
+            liveness_endpoint=options.liveness,
+            memo=kopf.Memo(options=options, metrics=metrics),
+            stop_flag=stop,
+        )
+
+    if options.election is None:
+        await operator()
+    else:
+        await run_elected(options, metrics, operator, stop)
 
 
 def cmd_run(args: argparse.Namespace) -> int:
     import kopf
 
+    if args.peering:
+        print(
+            "servingopt run: --peering was removed; run several replicas with --leader-elect",
+            file=sys.stderr,
+        )
+        return EXIT_INVALID_INPUT
+    options = options_from(args)
+    problems = options.election.problems() if options.election else []
+    for problem in problems:
+        print(f"servingopt run: leader election: {problem}", file=sys.stderr)
+    if problems:
+        return EXIT_INVALID_INPUT
     kopf.configure(verbose=args.verbose, log_prefix=True)
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
-    asyncio.run(run(options_from(args)))
+    try:
+        asyncio.run(run(options))
+    except LeadershipLost as lost:
+        logging.getLogger("servingopt.leader").error("leader: exiting: %s", lost)
+        return EXIT_LEADERSHIP_LOST
     return 0

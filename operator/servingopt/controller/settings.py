@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 import kopf
 
 from servingopt.api.base import GROUP
+from servingopt.kube.leader import ElectionConfig
 
 
 @dataclass(frozen=True)
@@ -20,7 +21,9 @@ class Options:
     prometheus_url: str | None = None
     liveness: str | None = "http://127.0.0.1:8081/healthz"
     metrics_bind: str | None = "127.0.0.1:8080"
-    peering: str | None = None  # None: standalone (one replica)
+    # Several replicas: only the holder of this Lease runs kopf. None: one process, no
+    # election (a local run).
+    election: ElectionConfig | None = None
     api_timeout: float = 10.0
     prometheus_timeout: float = 5.0
     watch_timeout: float = 300.0
@@ -53,14 +56,10 @@ def configure(settings: kopf.OperatorSettings, options: Options) -> None:
     settings.posting.level = logging.INFO
     settings.posting.reporting_component = "servingopt"
     settings.posting.event_name_prefix = "servingopt-"
-    # One active operator: peering when a name is given (HA with standby replicas),
-    # standalone otherwise.
-    if options.peering:
-        settings.peering.name = options.peering
-        settings.peering.mandatory = True
-        settings.peering.standalone = False
-    else:
-        settings.peering.standalone = True
+    # kopf's peering stays off: one replica runs kopf at all, chosen by leader election
+    # on a Lease (servingopt.controller.leadership); peering would freeze replicas of
+    # equal priority and needs its own CRDs and RBAC.
+    settings.peering.standalone = True
     # Handler errors other than kopf.TemporaryError retry after a minute.
     settings.execution.max_workers = 4
     settings.execution.default_backoff = 60

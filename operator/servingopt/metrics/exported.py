@@ -1,6 +1,7 @@
 """The operator's own Prometheus metrics (served by ``servingopt run --metrics-bind``).
 
-Every series carries ``namespace`` and ``modelserving`` labels.
+Every series carries ``namespace`` and ``modelserving`` labels, except
+``servingopt_leader{identity}`` (leader election).
 """
 
 from __future__ import annotations
@@ -60,6 +61,14 @@ class OperatorMetrics:
             "servingopt_slo_attainment_ratio",
             "Observed p99 within the SLO (1) or not (0); SLO / p99 when breached",
             LABELS,
+            registry=r,
+        )
+
+        # Not per ModelServing: one series per process, only with --leader-elect.
+        self.leader = Gauge(
+            "servingopt_leader",
+            "1 while this process holds the leader election Lease (runs the operator), else 0",
+            ("identity",),
             registry=r,
         )
 
