@@ -20,6 +20,8 @@ from pydantic.fields import FieldInfo
 from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import CoreSchema
 
+from .names import DnsLabel, DnsSubdomain
+
 GROUP = "servingopt.io"
 VERSION = "v1alpha1"
 API_VERSION: Final = "servingopt.io/v1alpha1"
@@ -61,6 +63,7 @@ class ApiModel(BaseModel):
         extra="forbid",
         use_attribute_docstrings=True,
         validate_default=False,
+        allow_inf_nan=False,  # a price, budget or SLO of .inf or .nan is an error
     )
 
     #: Cross-field rules of this object (CEL in the CRD, predicates offline).
@@ -96,8 +99,8 @@ class ObjectMeta(BaseModel):
 
     model_config = ConfigDict(extra="allow", populate_by_name=True)
 
-    name: str | None = None
-    namespace: str | None = None
+    name: DnsSubdomain | None = None
+    namespace: DnsLabel | None = None
     labels: dict[str, str] | None = None
     annotations: dict[str, str] | None = None
 

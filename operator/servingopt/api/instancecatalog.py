@@ -7,7 +7,8 @@ from typing import Annotated, ClassVar, Literal
 from pydantic import Field
 
 from .base import API_VERSION, ApiModel, ObjectMeta, Rule, list_map
-from .modelserving import Name
+from .modelserving import InstanceTypeName, Name
+from .names import LabelValue, QualifiedName
 
 TaintEffect = Literal["NoSchedule", "PreferNoSchedule", "NoExecute"]
 
@@ -27,16 +28,16 @@ class Gpu(ApiModel):
     """GPUs per instance."""
     memory_gi_b: Annotated[float, Field(gt=0, le=4096)]
     """Memory of one GPU in GiB."""
-    resource_name: Annotated[str, Field(min_length=1, max_length=253)] = RESOURCE_GPU
+    resource_name: QualifiedName = RESOURCE_GPU
     """Extended resource that requests one GPU."""
 
 
 class Taint(ApiModel):
     """A node taint pods need a toleration for."""
 
-    key: Annotated[str, Field(min_length=1, max_length=316)]
+    key: QualifiedName
     """Taint key, e.g. `nvidia.com/gpu`."""
-    value: Annotated[str, Field(max_length=63)] = ""
+    value: LabelValue = ""
     """Taint value (may be empty)."""
     effect: TaintEffect = "NoSchedule"
     """`NoSchedule`, `PreferNoSchedule` or `NoExecute`."""
@@ -54,7 +55,7 @@ class InstanceType(ApiModel):
         ),
     )
 
-    name: Annotated[str, Field(min_length=1, max_length=63)]
+    name: InstanceTypeName
     """Instance type name, e.g. `g4dn.xlarge`."""
     pool: Name
     """Node pool the type belongs to (selected with the `servingopt.io/pool` label)."""
@@ -77,7 +78,7 @@ class InstanceType(ApiModel):
     system_reserved_memory_gi_b: Annotated[float, Field(ge=0, le=1024)] = 0.5
     """GiB reserved for the kubelet and system daemons."""
     node_labels: Annotated[
-        dict[str, Annotated[str, Field(max_length=63)]],
+        dict[QualifiedName, LabelValue],
         Field(json_schema_extra={"maxProperties": 32}),
     ] = {}
     """Extra node labels that select this pool (in addition to instance type, pool and

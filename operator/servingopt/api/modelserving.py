@@ -8,6 +8,14 @@ from typing import Annotated, ClassVar, Literal
 from pydantic import Field
 
 from .base import API_VERSION, ApiModel, CapacityType, Mode, ObjectMeta, Rule, list_map, list_set
+from .names import (
+    DNS_LABEL,
+    DnsLabel,
+    DnsSubdomain,
+    ImageReference,
+    LabelValue,
+    is_dns_label,
+)
 
 Preset = Literal["generic", "triton", "kserve", "vllm"]
 ScalingMetric = Literal["RequestsPerSecond", "Concurrency", "CPUUtilization"]
@@ -15,11 +23,14 @@ CacheMode = Literal["Auto", "On", "Off"]
 SloState = Literal["Met", "AtRisk", "Breached", "Unknown"]
 ConditionStatus = Literal["True", "False", "Unknown"]
 
-DNS_LABEL = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
 ENV_NAME = r"^[A-Za-z_][A-Za-z0-9_]*$"
 PROM_LABEL = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
 
-Name = Annotated[str, Field(min_length=1, max_length=63, pattern=DNS_LABEL)]
+Name = DnsLabel
+#: An instance type name: a nodeSelector value, so a label value (never empty).
+InstanceTypeName = Annotated[LabelValue, Field(min_length=1)]
+#: A custom-metrics name: one segment of the custom metrics API path.
+METRIC_NAME = r"^[A-Za-z0-9_][-A-Za-z0-9_.:]*$"
 EnvName = Annotated[str, Field(min_length=1, max_length=128, pattern=ENV_NAME)]
 
 
@@ -30,9 +41,9 @@ class TargetRef(ApiModel):
     """API version of the workload. Only `apps/v1` is supported."""
     kind: Literal["Deployment"] = "Deployment"
     """Kind of the workload. Only `Deployment` is supported."""
-    name: Annotated[str, Field(min_length=1, max_length=253)]
+    name: DnsSubdomain
     """Name of the Deployment, in the same namespace as the ModelServing."""
-    namespace: Annotated[str, Field(max_length=63)] | None = None
+    namespace: DnsLabel | None = None
     """Optional; when set it must equal the ModelServing's namespace
     (cross-namespace targets are refused)."""
 
@@ -103,7 +114,7 @@ class LatencyProfile(ApiModel):
         ),
     )
 
-    instance_type: Annotated[str, Field(min_length=1, max_length=63)]
+    instance_type: InstanceTypeName
     """Instance type the profile was measured on (a name from the InstanceCatalog)."""
     points: Annotated[
         list[ProfilePoint],
@@ -129,7 +140,7 @@ class Variant(ApiModel):
     accuracy: Annotated[float, Field(ge=0, le=1)] | None = None
     """Measured accuracy (0..1) on the user's evaluation set; compared with
     `slo.minAccuracy`. Unset: treated as meeting any floor only when no floor is set."""
-    image: Annotated[str, Field(min_length=1, max_length=512)] | None = None
+    image: ImageReference | None = None
     """Container image serving this variant. Unset: keep the Deployment's image."""
     env: Annotated[list[EnvVar], Field(json_schema_extra=list_map("name", max_items=32))] = []
     """Environment variables that select this variant."""
@@ -155,7 +166,7 @@ class Candidates(ApiModel):
     pools: Annotated[list[Name], Field(json_schema_extra=list_set(max_items=64))] = []
     """Node pools (InstanceCatalog `pool` names) the model may use."""
     instance_types: Annotated[
-        list[Annotated[str, Field(min_length=1, max_length=63)]],
+        list[InstanceTypeName],
         Field(json_schema_extra=list_set(max_items=256)),
     ] = []
     """Instance types the model may use."""
@@ -244,7 +255,9 @@ class Autoscaling(ApiModel):
     metric: ScalingMetric = "RequestsPerSecond"
     """What the HPA scales on. `RequestsPerSecond` and `Concurrency` are Pods metrics
     served by a custom-metrics adapter; `CPUUtilization` needs none."""
-    metric_name: Annotated[str, Field(min_length=1, max_length=253)] = "requests_per_second"
+    metric_name: Annotated[str, Field(min_length=1, max_length=253, pattern=METRIC_NAME)] = (
+        "requests_per_second"
+    )
     """Name of the Pods metric exposed through the custom metrics API."""
     startup_seconds: Annotated[int, Field(ge=0, le=3600)] = 60
     """Seconds from a new pod being created to it serving (image pull + model load).
@@ -276,7 +289,7 @@ class Caching(ApiModel):
 class PolicyRef(ApiModel):
     """A cluster-scoped ServingPolicy."""
 
-    name: Annotated[str, Field(min_length=1, max_length=253)] = "default"
+    name: DnsSubdomain = "default"
     """Name of the ServingPolicy."""
 
 
@@ -490,6 +503,15 @@ class ModelServingStatus(ApiModel):
 
 class ModelServing(ApiModel):
     """A served model whose serving configuration servingopt optimises."""
+
+    rules: ClassVar[tuple[Rule, ...]] = (
+        Rule(
+            cel=f"self.metadata.name.size() <= 63 && self.metadata.name.matches('{DNS_LABEL}')",
+            message="metadata.name: must be an RFC 1123 label (at most 63 characters of "
+            "a-z, 0-9 and '-'), as it names the HPA servingopt creates and labels it",
+            check=lambda m: m.metadata.name is None or is_dns_label(m.metadata.name),
+        ),
+    )
 
     api_version: Literal["servingopt.io/v1alpha1"] = API_VERSION
     kind: Literal["ModelServing"] = "ModelServing"

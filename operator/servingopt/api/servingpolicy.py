@@ -9,6 +9,7 @@ from pydantic import Field
 
 from .base import API_VERSION, ApiModel, CapacityType, Mode, ObjectMeta, Rule, list_set
 from .modelserving import Name
+from .names import DnsSubdomain
 
 Aggressiveness = Literal["Conservative", "Balanced", "Aggressive"]
 Weekday = Literal["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"]
@@ -82,7 +83,7 @@ class Guardrails(ApiModel):
 class CatalogRef(ApiModel):
     """A cluster-scoped InstanceCatalog."""
 
-    name: Annotated[str, Field(min_length=1, max_length=253)] = "default"
+    name: DnsSubdomain = "default"
     """Name of the InstanceCatalog."""
 
 

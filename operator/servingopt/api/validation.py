@@ -21,6 +21,7 @@ from . import KINDS
 from .base import API_VERSION, ApiModel
 from .instancecatalog import InstanceCatalog
 from .modelserving import ModelServing, variants_without_selector
+from .names import PATTERN_HELP
 
 
 @dataclass(frozen=True)
@@ -72,6 +73,9 @@ def _problems_from(error: ValidationError) -> list[Problem]:
     for item in error.errors():
         loc = [p for p in item["loc"] if not (isinstance(p, str) and p.startswith("function-"))]
         message = item["msg"].removeprefix("Value error, ")
+        if item["type"] == "string_pattern_mismatch":
+            pattern = str((item.get("ctx") or {}).get("pattern", ""))
+            message = f"{item['input']!r} {PATTERN_HELP.get(pattern, message)}"
         # Rule messages name their own field ("minReplicas: …"); fold it into the path.
         head, sep, rest = message.partition(": ")
         if sep and " " not in head and head[:1].islower():

@@ -22,7 +22,7 @@ import kopf
 from servingopt.api import GROUP, VERSION, InstanceCatalog, ModelServing, ServingPolicySpec
 from servingopt.kube import io, paths
 from servingopt.kube import manifests as m
-from servingopt.kube.client import ApiError, Credentials, KubeClient
+from servingopt.kube.client import ApiError, Credentials, KubeClient, scoped
 from servingopt.metrics.exported import OperatorMetrics
 from servingopt.metrics.prometheus import PrometheusClient
 from servingopt.metrics.source import MetricSource, PrometheusSource
@@ -244,7 +244,8 @@ async def release(body: kopf.Body, memo: kopf.Memo, **kwargs: Any) -> None:
     if catalog_raw is not None:
         catalog = InstanceCatalog.model_validate({"spec": catalog_raw["spec"]})
         try:
-            await io.release_workload(runtime.kube, body, ms.spec, catalog)
+            kube = scoped(runtime.kube, meta["namespace"])
+            await io.release_workload(kube, body, ms.spec, catalog)
         except ApiError as error:
             raise kopf.TemporaryError(
                 f"releasing the Deployment failed: {error}", delay=5

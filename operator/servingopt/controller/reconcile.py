@@ -11,7 +11,7 @@ import datetime as dt
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from pydantic import ValidationError
@@ -32,7 +32,7 @@ from servingopt.guard import (
 )
 from servingopt.kube import io, paths
 from servingopt.kube import manifests as m
-from servingopt.kube.client import ApiError, KubeClient
+from servingopt.kube.client import ApiClient, ApiError, scoped
 from servingopt.metrics.exported import OperatorMetrics
 from servingopt.metrics.promql import default_labels
 from servingopt.metrics.source import MetricSource, MetricsSample, SampleRequest
@@ -58,7 +58,7 @@ def _default_planner() -> Planner:
 
 @dataclass
 class Deps:
-    kube: KubeClient
+    kube: ApiClient
     source_for: Callable[[str], MetricSource]
     planner: Planner = field(default_factory=_default_planner)
     clock: Callable[[], float] = time.time
@@ -193,6 +193,8 @@ async def reconcile(deps: Deps, body: Mapping[str, Any]) -> Result:
     started = deps.clock()
     meta = body["metadata"]
     key = (meta["namespace"], meta["name"])
+    # Every request of this reconcile stays in the ModelServing's own namespace.
+    deps = replace(deps, kube=scoped(deps.kube, meta["namespace"]))
     writes_before = deps.kube.write_count
     with deps.metrics.reconcile_duration.labels(*key).time():
         result = await _reconcile(deps, body, started)

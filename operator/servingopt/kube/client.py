@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import re
 import ssl
 from collections import Counter
 from collections.abc import Mapping, Sequence
@@ -18,6 +19,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import aiohttp
+import yarl
+
+from servingopt.api.names import is_dns_label
 
 log = logging.getLogger("servingopt.kube")
 
@@ -68,8 +72,78 @@ class Credentials:
         return cls(server=cfg.host, ssl_context=context_ssl, headers=headers)
 
 
-class KubeClient:
-    """GET/LIST/apply/patch/create/delete against one API server."""
+class ScopeViolation(ApiError):
+    """A request servingopt refuses to send: a malformed path, or a namespaced request
+    outside the namespace the client is scoped to (never reaches the API server)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(403, "ScopeViolation", message)
+
+
+class ApiClient:
+    """get / list / apply / patch / create / delete on top of one ``request`` method."""
+
+    field_manager: str = "servingopt"
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, str] | None = None,
+        body: Any = None,
+        content_type: str = "application/json",
+    ) -> dict[str, Any]:
+        raise NotImplementedError
+
+    @property
+    def write_count(self) -> int:
+        raise NotImplementedError
+
+    async def get(self, path: str) -> dict[str, Any] | None:
+        """The object, or None when it does not exist."""
+        try:
+            return await self.request("GET", path)
+        except ApiError as error:
+            if error.status == 404:
+                return None
+            raise
+
+    async def list(self, path: str, label_selector: str | None = None) -> list[dict[str, Any]]:
+        params = {"labelSelector": label_selector} if label_selector else None
+        items: list[dict[str, Any]] = (await self.request("GET", path, params=params)).get(
+            "items", []
+        )
+        return items
+
+    async def apply(
+        self, path: str, body: Mapping[str, Any], *, manager: str | None = None, force: bool = True
+    ) -> dict[str, Any]:
+        """Server-side apply (JSON is YAML) as ``manager`` (default: the field manager)."""
+        params = {"fieldManager": manager or self.field_manager, "force": str(force).lower()}
+        return await self.request("PATCH", path, params=params, body=body, content_type=APPLY)
+
+    async def merge_patch(self, path: str, body: Mapping[str, Any]) -> dict[str, Any]:
+        params = {"fieldManager": self.field_manager}
+        return await self.request("PATCH", path, params=params, body=body, content_type=MERGE)
+
+    async def create(self, path: str, body: Mapping[str, Any]) -> dict[str, Any]:
+        params = {"fieldManager": self.field_manager}
+        return await self.request("POST", path, params=params, body=body)
+
+    async def delete(self, path: str) -> bool:
+        """Delete (background propagation); False when it was already gone."""
+        try:
+            await self.request("DELETE", path, body={"propagationPolicy": "Background"})
+        except ApiError as error:
+            if error.status == 404:
+                return False
+            raise
+        return True
+
+
+class KubeClient(ApiClient):
+    """Requests against one API server, with retries and timeouts."""
 
     def __init__(
         self,
@@ -126,7 +200,9 @@ class KubeClient:
         content_type: str = "application/json",
     ) -> dict[str, Any]:
         """One API call with retries; returns the decoded JSON body."""
-        url = self.credentials.server.rstrip("/") + path
+        check_path(path)
+        # encoded=True: the path is sent as built; nothing may re-normalise its segments.
+        url = yarl.URL(self.credentials.server.rstrip("/") + path, encoded=True)
         data = json.dumps(body) if body is not None else None
         headers = {"Content-Type": content_type} if data is not None else {}
         last: ApiError | None = None
@@ -162,46 +238,86 @@ class KubeClient:
         assert last is not None
         raise last
 
-    async def get(self, path: str) -> dict[str, Any] | None:
-        """The object, or None when it does not exist."""
-        try:
-            return await self.request("GET", path)
-        except ApiError as error:
-            if error.status == 404:
-                return None
-            raise
 
-    async def list(self, path: str, label_selector: str | None = None) -> list[dict[str, Any]]:
-        params = {"labelSelector": label_selector} if label_selector else None
-        items: list[dict[str, Any]] = (await self.request("GET", path, params=params)).get(
-            "items", []
-        )
-        return items
+class NamespacedClient(ApiClient):
+    """The API client as one ModelServing's reconcile sees it: requests to objects of
+    another namespace are refused before they are sent; cluster-scoped objects may be
+    read, never written."""
 
-    async def apply(
-        self, path: str, body: Mapping[str, Any], *, manager: str | None = None, force: bool = True
+    def __init__(self, parent: ApiClient, namespace: str) -> None:
+        if not is_dns_label(namespace):
+            raise ScopeViolation(f"refused namespace {namespace!r}: not an RFC 1123 label")
+        self.parent = parent
+        self.namespace = namespace
+        self.field_manager = parent.field_manager
+
+    @property
+    def write_count(self) -> int:
+        return self.parent.write_count
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, str] | None = None,
+        body: Any = None,
+        content_type: str = "application/json",
     ) -> dict[str, Any]:
-        """Server-side apply (JSON is YAML) as ``manager`` (default: the field manager)."""
-        params = {"fieldManager": manager or self.field_manager, "force": str(force).lower()}
-        return await self.request("PATCH", path, params=params, body=body, content_type=APPLY)
+        check_scope(method, path, self.namespace)
+        return await self.parent.request(
+            method, path, params=params, body=body, content_type=content_type
+        )
 
-    async def merge_patch(self, path: str, body: Mapping[str, Any]) -> dict[str, Any]:
-        params = {"fieldManager": self.field_manager}
-        return await self.request("PATCH", path, params=params, body=body, content_type=MERGE)
 
-    async def create(self, path: str, body: Mapping[str, Any]) -> dict[str, Any]:
-        params = {"fieldManager": self.field_manager}
-        return await self.request("POST", path, params=params, body=body)
+def scoped(client: ApiClient, namespace: str) -> ApiClient:
+    """``client`` restricted to ``namespace`` (a client scoped elsewhere is refused)."""
+    if isinstance(client, NamespacedClient):
+        if client.namespace != namespace:
+            raise ScopeViolation(
+                f"refused namespace {namespace!r}: client is scoped to {client.namespace!r}"
+            )
+        return client
+    return NamespacedClient(client, namespace)
 
-    async def delete(self, path: str) -> bool:
-        """Delete (background propagation); False when it was already gone."""
-        try:
-            await self.request("DELETE", path, body={"propagationPolicy": "Background"})
-        except ApiError as error:
-            if error.status == 404:
-                return False
-            raise
-        return True
+
+_SEGMENT = re.compile(r"[A-Za-z0-9][-A-Za-z0-9_.]*")
+
+
+def check_path(path: str) -> list[str]:
+    """The segments of an API path; ScopeViolation when it is not a plain path of
+    names (an empty, ``.`` or ``..`` segment, escapes, a query or a fragment)."""
+    if not path.startswith("/"):
+        raise ScopeViolation(f"refused request path {path!r}: not absolute")
+    parts = path[1:].split("/")
+    for part in parts:
+        if _SEGMENT.fullmatch(part) is None or part in (".", ".."):
+            raise ScopeViolation(f"refused request path {path!r}: bad segment {part!r}")
+    return parts
+
+
+def namespace_of(parts: Sequence[str]) -> tuple[str | None, bool]:
+    """(namespace, is_namespaced) of a checked path: ``/api/v1/namespaces/NS/...`` and
+    ``/apis/GROUP/VERSION/namespaces/NS/...`` are namespaced; the rest (including the
+    Namespace object ``/api/v1/namespaces/NS`` itself) is cluster-scoped."""
+    prefix = 2 if parts[:1] == ["api"] else 3
+    if len(parts) > prefix + 2 and parts[prefix] == "namespaces":
+        return parts[prefix + 1], True
+    return None, False
+
+
+def check_scope(method: str, path: str, namespace: str) -> None:
+    """Refuse a request of a namespace-scoped client that leaves its namespace."""
+    parts = check_path(path)
+    if parts[:1] not in (["api"], ["apis"]):
+        raise ScopeViolation(f"refused request path {path!r}: not an API path")
+    found, namespaced = namespace_of(parts)
+    if namespaced and found != namespace:
+        raise ScopeViolation(
+            f"refused {method} {path}: outside namespace {namespace!r} of the ModelServing"
+        )
+    if not namespaced and method in WRITE_METHODS:
+        raise ScopeViolation(f"refused {method} {path}: a cluster-scoped write")
 
 
 def _resource_of(path: str) -> str:

@@ -18,7 +18,7 @@ from servingopt.guard.types import ServingConfig
 
 from . import manifests as m
 from . import paths
-from .client import ApiError, KubeClient
+from .client import ApiClient, ApiError
 
 APPLY_ATTEMPTS = 6
 # The deployment controller and the HPA write a Deployment in bursts (status after each
@@ -52,7 +52,7 @@ def selector_string(deployment: Mapping[str, Any]) -> str:
 
 
 async def read_state(
-    kube: KubeClient,
+    kube: ApiClient,
     namespace: str,
     name: str,
     ms_uid: str,
@@ -82,7 +82,7 @@ async def read_state(
 
 
 async def apply_config(
-    kube: KubeClient,
+    kube: ApiClient,
     ms: Mapping[str, Any],
     spec: ModelServingSpec,
     config: ServingConfig,
@@ -134,7 +134,7 @@ async def apply_config(
     return writes
 
 
-async def remove_owned_hpa(kube: KubeClient, ms: Mapping[str, Any]) -> int:
+async def remove_owned_hpa(kube: ApiClient, ms: Mapping[str, Any]) -> int:
     namespace = ms["metadata"]["namespace"]
     path = paths.hpa(namespace, m.hpa_name(ms))
     live = await kube.get(path)
@@ -149,7 +149,7 @@ def _owns_fields(obj: Mapping[str, Any], manager: str) -> bool:
 
 
 async def release_workload(
-    kube: KubeClient,
+    kube: ApiClient,
     ms: Mapping[str, Any],
     spec: ModelServingSpec,
     catalog: InstanceCatalog,
@@ -172,7 +172,7 @@ async def release_workload(
     return 2
 
 
-async def patch_status(kube: KubeClient, ms: Mapping[str, Any], status: Mapping[str, Any]) -> None:
+async def patch_status(kube: ApiClient, ms: Mapping[str, Any], status: Mapping[str, Any]) -> None:
     meta = ms["metadata"]
     await kube.merge_patch(
         paths.modelserving_status(meta["namespace"], meta["name"]), {"status": status}
@@ -189,7 +189,7 @@ def read_state_annotation(ms: Mapping[str, Any]) -> dict[str, Any]:
 
 
 async def save_state_annotation(
-    kube: KubeClient, ms: Mapping[str, Any], state: Mapping[str, Any]
+    kube: ApiClient, ms: Mapping[str, Any], state: Mapping[str, Any]
 ) -> bool:
     """Store the controller's memory on the ModelServing; False when unchanged."""
     if read_state_annotation(ms) == json.loads(json.dumps(state)):
@@ -204,7 +204,7 @@ async def save_state_annotation(
 
 
 async def post_event(
-    kube: KubeClient, ms: Mapping[str, Any], kind: str, reason: str, message: str, now: str
+    kube: ApiClient, ms: Mapping[str, Any], kind: str, reason: str, message: str, now: str
 ) -> None:
     """Post an Event; a failure is logged by the caller, never fatal."""
     body = m.event(ms, kind, reason, message, now, socket.gethostname())
