@@ -19,6 +19,12 @@ from servingopt.kube.leader import (
     LeadershipLost,
     default_identity,
 )
+from servingopt.metrics.limits import (
+    DEFAULT_DEADLINE_SECONDS,
+    DEFAULT_MAX_AGE_SECONDS,
+    DEFAULT_MAX_RESPONSE_BYTES,
+    DEFAULT_TIMEOUT_SECONDS,
+)
 
 from .leadership import EXIT_LEADERSHIP_LOST, run_elected
 from .settings import Options
@@ -63,6 +69,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         help=argparse.SUPPRESS,  # removed: kopf peering freezes replicas of equal priority
     )
     add_election_arguments(p)
+    add_prometheus_arguments(p)
     p.add_argument("--api-timeout", type=float, default=10.0, help="seconds per API request")
     p.add_argument(
         "--watch-timeout", type=float, default=300.0, help="seconds before a watch is renewed"
@@ -108,6 +115,54 @@ def add_election_arguments(p: argparse.ArgumentParser) -> None:
         )
 
 
+def _positive(kind: type[float] | type[int]) -> Any:
+    def parse(text: str) -> float | int:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+        if value <= 0:
+            raise argparse.ArgumentTypeError(f"must be positive: {text!r}")
+        return value
+
+    return parse
+
+
+def add_prometheus_arguments(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group(
+        "Prometheus", "bounds on what a (possibly tenant-chosen) Prometheus may cost"
+    )
+    g.add_argument(
+        "--prometheus-timeout",
+        type=_positive(float),
+        default=DEFAULT_TIMEOUT_SECONDS,
+        metavar="SECONDS",
+        help=f"per Prometheus request (default: {DEFAULT_TIMEOUT_SECONDS:g})",
+    )
+    g.add_argument(
+        "--prometheus-deadline",
+        type=_positive(float),
+        default=DEFAULT_DEADLINE_SECONDS,
+        metavar="SECONDS",
+        help=f"all queries of one sample, retries included (default: {DEFAULT_DEADLINE_SECONDS:g})",
+    )
+    g.add_argument(
+        "--prometheus-max-response-bytes",
+        type=_positive(int),
+        default=DEFAULT_MAX_RESPONSE_BYTES,
+        metavar="BYTES",
+        help=f"larger answers are abandoned (default: {DEFAULT_MAX_RESPONSE_BYTES})",
+    )
+    g.add_argument(
+        "--metrics-max-age",
+        type=_positive(float),
+        default=DEFAULT_MAX_AGE_SECONDS,
+        metavar="SECONDS",
+        help="older samples are not acted on (MetricsStale) "
+        f"(default: {DEFAULT_MAX_AGE_SECONDS:g})",
+    )
+
+
 def election_from(args: argparse.Namespace) -> ElectionConfig | None:
     if not args.leader_elect:
         return None
@@ -132,6 +187,10 @@ def options_from(args: argparse.Namespace) -> Options:
         election=election_from(args),
         api_timeout=args.api_timeout,
         watch_timeout=args.watch_timeout,
+        prometheus_timeout=args.prometheus_timeout,
+        prometheus_deadline=args.prometheus_deadline,
+        prometheus_max_response_bytes=args.prometheus_max_response_bytes,
+        metrics_max_age=args.metrics_max_age,
     )
 
 
@@ -155,22 +214,22 @@ async def run(options: Options, stop: asyncio.Event | None = None) -> None:
     metrics = OperatorMetrics()
     if options.metrics_bind:
         serve_metrics(options.metrics_bind, metrics.registry)
-    stop = stop if stop is not None else asyncio.Event()
 
-    async def operator() -> None:
+    async def operator(stop_flag: asyncio.Event | None, ready: asyncio.Event | None) -> None:
         await kopf.operator(
             clusterwide=not options.namespaces,
             namespaces=list(options.namespaces),
             standalone=True,  # one replica runs kopf at all (leader election, not peering)
             liveness_endpoint=options.liveness,
             memo=kopf.Memo(options=options, metrics=metrics),
-            stop_flag=stop,
+            stop_flag=stop_flag,
+            ready_flag=ready,
         )
 
     if options.election is None:
-        await operator()
+        await operator(stop, None)
     else:
-        await run_elected(options, metrics, operator, stop)
+        await run_elected(options, metrics, operator, stop or asyncio.Event())
 
 
 def cmd_run(args: argparse.Namespace) -> int:

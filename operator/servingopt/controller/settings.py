@@ -9,6 +9,12 @@ import kopf
 
 from servingopt.api.base import GROUP
 from servingopt.kube.leader import ElectionConfig
+from servingopt.metrics.limits import (
+    DEFAULT_DEADLINE_SECONDS,
+    DEFAULT_MAX_AGE_SECONDS,
+    DEFAULT_MAX_RESPONSE_BYTES,
+    DEFAULT_TIMEOUT_SECONDS,
+)
 
 
 @dataclass(frozen=True)
@@ -25,7 +31,10 @@ class Options:
     # election (a local run).
     election: ElectionConfig | None = None
     api_timeout: float = 10.0
-    prometheus_timeout: float = 5.0
+    prometheus_timeout: float = DEFAULT_TIMEOUT_SECONDS  # per request
+    prometheus_deadline: float = DEFAULT_DEADLINE_SECONDS  # per sample, retries included
+    prometheus_max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES
+    metrics_max_age: float = DEFAULT_MAX_AGE_SECONDS  # older samples: MetricsStale
     watch_timeout: float = 300.0
     extra: dict[str, str] = field(default_factory=dict)
 

@@ -15,6 +15,10 @@ Each preset answers the same questions (one instant query each):
 - ``queue_ms``        — time spent queued before execution, in milliseconds;
 - ``replicas``        — how many replicas report the request counter.
 
+And one more, apart from those: :meth:`Preset.freshness_query`, the time of the newest
+raw sample of the preset's request counter, so that a Prometheus that stopped scraping
+(or a remote store that lags) is not taken for a quiet workload.
+
 A question a server's metrics cannot answer is ``None`` in its preset; the planner then
 falls back to its model for that quantity. See docs/operator.md for the ``generic``
 convention and the sources of the other presets' names.
@@ -81,6 +85,7 @@ class Preset:
     name: str
     description: str
     templates: Templates
+    counter: str  # the raw request counter, whose newest sample says how fresh data is
 
     def queries(self, labels: Mapping[str, str], window_seconds: int) -> dict[str, str]:
         """The instant queries this preset can answer, keyed by question."""
@@ -92,6 +97,12 @@ class Preset:
             for question, text in self.templates.items()
             if text is not None
         }
+
+    def freshness_query(self, labels: Mapping[str, str]) -> str:
+        """Unix time of the newest raw sample of the request counter (one number)."""
+        if not labels:
+            raise ValueError("at least one label matcher is required")
+        return f"max(timestamp({self.counter}{{{matchers(labels)}}}))"
 
     def demand_query(self, labels: Mapping[str, str], window_seconds: int) -> str:
         """Requests per second, for range queries of the demand history."""
@@ -111,6 +122,7 @@ def _ratio(numerator: str, denominator: str) -> str:
 
 GENERIC = Preset(
     name="generic",
+    counter="serving_requests_total",
     description="servingopt's convention (docs/operator.md): serving_requests_total{status}, "
     "serving_request_duration_seconds, serving_batch_size, serving_queue_duration_seconds",
     templates={
@@ -133,6 +145,7 @@ GENERIC = Preset(
 # (--metrics-config summary_latencies=true), otherwise it is absent and the model decides.
 TRITON = Preset(
     name="triton",
+    counter="nv_inference_request_success",
     description="NVIDIA Triton: nv_inference_request_success/failure, nv_inference_count, "
     "nv_inference_exec_count, nv_inference_queue_duration_us, nv_inference_request_summary_us",
     templates={
@@ -155,6 +168,7 @@ TRITON = Preset(
 # histograms. It exposes no request outcome or batch size.
 KSERVE = Preset(
     name="kserve",
+    counter="request_predict_seconds_count",
     description="KServe model server: request_predict_seconds (and pre/postprocess) histograms",
     templates={
         "request_rate": "sum(rate(request_predict_seconds_count{$sel}[$w]))",
@@ -170,6 +184,7 @@ KSERVE = Preset(
 # the continuous batch; requests are finished requests.
 VLLM = Preset(
     name="vllm",
+    counter="vllm:e2e_request_latency_seconds_count",
     description="vLLM: vllm:request_success_total, vllm:e2e_request_latency_seconds, "
     "vllm:num_requests_running, vllm:request_queue_time_seconds",
     templates={

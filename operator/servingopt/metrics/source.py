@@ -1,8 +1,10 @@
 """Metric sources: one interface, one implementation per backend (Prometheus today).
 
 A source answers a :class:`SampleRequest` with a :class:`MetricsSample` and never
-raises for missing data: an unreachable server, an empty answer or NaN become a sample
-that says so (``reason``), and the guard holds instead of acting on it.
+raises for missing data: an unreachable, hung or oversized server, an empty answer, NaN
+or samples too old become a sample that says so (``reason``), and the guard holds
+instead of acting on it. The sample's message is servingopt's own words: nothing of a
+(possibly tenant-chosen) server's answer is echoed into status.
 """
 
 from __future__ import annotations
@@ -10,12 +12,13 @@ from __future__ import annotations
 import asyncio
 import math
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol, TypeVar
 
 from servingopt.optimize.observation import HISTORY_SECONDS
 
+from .limits import DEFAULT_DEADLINE_SECONDS, DEFAULT_MAX_AGE_SECONDS
 from .prometheus import PrometheusClient, PrometheusError, Series
 from .promql import preset
 
@@ -23,6 +26,11 @@ from .promql import preset
 UNREACHABLE = "PrometheusUnavailable"
 NO_DATA = "NoData"
 NOT_A_NUMBER = "NotANumber"
+STALE = "MetricsStale"
+
+# Questions whose history is read with a range query.
+HISTORIES = ("request_rate", "p99_latency_ms", "replicas")
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -83,58 +91,137 @@ def _finite(value: float) -> float | None:
     return value if math.isfinite(value) else None
 
 
+async def _all(coroutines: Sequence[Coroutine[Any, Any, T]]) -> list[T]:
+    """Run concurrently; the first failure cancels the rest (``asyncio.gather`` would
+    leave them running, each with its own retries, after the sample has given up)."""
+    try:
+        async with asyncio.TaskGroup() as group:
+            tasks = [group.create_task(c) for c in coroutines]
+    except BaseExceptionGroup as failed:
+        # A bug (not a PrometheusError) is the more important news.
+        errors = sorted(failed.exceptions, key=lambda e: isinstance(e, PrometheusError))
+        raise errors[0] from None
+    return [task.result() for task in tasks]
+
+
+@dataclass(frozen=True)
+class _Answers:
+    """Everything one sample asked for."""
+
+    instant: dict[str, list[Series]]  # by question
+    freshness: list[Series]
+    histories: list[list[Series]]  # in the order of HISTORIES
+    start: float  # of the history range
+    end: float
+
+
+def _lag(answers: _Answers, now: float) -> float:
+    """How far (seconds) the answers' timestamps lie from the times asked for: an instant
+    query is evaluated at ``now``, range points lie between ``start`` and ``end``."""
+    lag = 0.0
+    for series in (*answers.instant.values(), answers.freshness):
+        for s in series:
+            lag = max(lag, *(abs(t - now) for t, _ in s.samples))
+    for series in answers.histories:
+        for s in series:
+            for t, _ in s.samples:
+                lag = max(lag, answers.start - t, t - answers.end)
+    return lag
+
+
 @dataclass
 class PrometheusSource:
-    """Samples a workload from Prometheus with a preset's queries."""
+    """Samples a workload from Prometheus with a preset's queries.
+
+    All queries of one sample run concurrently under one ``deadline`` (retries
+    included), so a Prometheus that accepts connections and never answers, or trickles
+    its answer, holds a reconcile for at most that long. Samples older than ``max_age``
+    seconds are not acted on (reason ``MetricsStale``)."""
 
     client: PrometheusClient
     clock: Callable[[], float] = time.time
+    deadline: float = DEFAULT_DEADLINE_SECONDS
+    max_age: float = DEFAULT_MAX_AGE_SECONDS
 
     async def sample(self, request: SampleRequest) -> MetricsSample:
         queries = preset(request.preset).queries(request.labels, request.window_seconds)
+        freshness = preset(request.preset).freshness_query(request.labels)
         now = self.clock()
         try:
-            answers = await asyncio.gather(
-                *(self.client.query(q, at=now) for q in queries.values())
-            )
-            span = (now - request.history_seconds, now, float(request.history_step_seconds))
-            history, p99_history, replicas_history = await asyncio.gather(
-                *(
-                    self.client.query_range(queries[q], *span) if q in queries else _none()
-                    for q in ("request_rate", "p99_latency_ms", "replicas")
-                )
+            async with asyncio.timeout(self.deadline):
+                answers = await self._fetch(queries, freshness, request, now)
+        except TimeoutError:
+            return MetricsSample(
+                reason=UNREACHABLE,
+                message=f"{self.client.where}: no complete answer within {self.deadline:g} s",
             )
         except PrometheusError as error:
             return MetricsSample(reason=UNREACHABLE, message=str(error))
-        values: dict[str, float | None] = {}
-        nan = []
-        for question, series in zip(queries, answers, strict=True):
-            if not series:
-                values[question] = None
-                continue
-            values[question] = _finite(series[0].last)
-            if values[question] is None:
-                nan.append(question)
-        missing = tuple(q for q in queries if values[q] is None)
-        replicas = values.get("replicas")
-        sample = MetricsSample(
-            request_rate=values.get("request_rate"),
-            error_ratio=values.get("error_ratio"),
-            p99_latency_ms=values.get("p99_latency_ms"),
-            mean_batch_size=values.get("mean_batch_size"),
-            queue_ms=values.get("queue_ms"),
-            replicas=int(replicas) if replicas is not None else None,
-            demand_history=_finite_samples(history),
-            p99_history=_finite_samples(p99_history),
-            replicas_history=_finite_samples(replicas_history),
+        stale = self._staleness(answers, now)
+        if stale:
+            return MetricsSample(reason=STALE, message=stale)
+        return _measured(queries, answers)
+
+    async def _fetch(
+        self, queries: dict[str, str], freshness: str, request: SampleRequest, now: float
+    ) -> _Answers:
+        start, step = now - request.history_seconds, float(request.history_step_seconds)
+        instant = [self.client.query(q, at=now) for q in (*queries.values(), freshness)]
+        ranges = [
+            self.client.query_range(queries[q], start, now, step) if q in queries else _none()
+            for q in HISTORIES
+        ]
+        got = await _all([*instant, *ranges])
+        n = len(queries)
+        return _Answers(dict(zip(queries, got[:n], strict=True)), got[n], got[n + 1 :], start, now)
+
+    def _staleness(self, answers: _Answers, now: float) -> str:
+        """Why the answers are too old to act on, or ''."""
+        lag = _lag(answers, now)
+        if lag > self.max_age:
+            return (
+                f"Prometheus answered for times {lag:.0f} s away from those asked "
+                f"(more than {self.max_age:g} s): a lagging proxy or remote store"
+            )
+        newest = answers.freshness[0].last if answers.freshness else math.nan
+        if math.isfinite(newest) and now - newest > self.max_age:
+            return (
+                f"the newest sample of the request counter is {now - newest:.0f} s old "
+                f"(more than {self.max_age:g} s): it is no longer scraped"
+            )
+        return ""
+
+
+def _measured(queries: dict[str, str], answers: _Answers) -> MetricsSample:
+    values: dict[str, float | None] = {}
+    nan = []
+    for question, series in answers.instant.items():
+        if not series:
+            values[question] = None
+            continue
+        values[question] = _finite(series[0].last)
+        if values[question] is None:
+            nan.append(question)
+    missing = tuple(q for q in queries if values[q] is None)
+    if values.get("request_rate") is None:
+        reason = NOT_A_NUMBER if "request_rate" in nan else NO_DATA
+        what = "is NaN" if reason == NOT_A_NUMBER else "returned no series"
+        return MetricsSample(
+            reason=reason,
+            message=f"request rate query {what}: {queries['request_rate']}",
             missing=missing,
         )
-        if sample.request_rate is None:
-            reason = NOT_A_NUMBER if "request_rate" in nan else NO_DATA
-            what = "is NaN" if reason == NOT_A_NUMBER else "returned no series"
-            return MetricsSample(
-                reason=reason,
-                message=f"request rate query {what}: {queries['request_rate']}",
-                missing=missing,
-            )
-        return sample
+    replicas = values.get("replicas")
+    history, p99_history, replicas_history = answers.histories
+    return MetricsSample(
+        request_rate=values.get("request_rate"),
+        error_ratio=values.get("error_ratio"),
+        p99_latency_ms=values.get("p99_latency_ms"),
+        mean_batch_size=values.get("mean_batch_size"),
+        queue_ms=values.get("queue_ms"),
+        replicas=int(replicas) if replicas is not None else None,
+        demand_history=_finite_samples(history),
+        p99_history=_finite_samples(p99_history),
+        replicas_history=_finite_samples(replicas_history),
+        missing=missing,
+    )
