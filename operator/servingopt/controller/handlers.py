@@ -24,8 +24,8 @@ from servingopt.kube import io, paths
 from servingopt.kube import manifests as m
 from servingopt.kube.client import ApiError, Credentials, KubeClient, scoped
 from servingopt.metrics.exported import OperatorMetrics
-from servingopt.metrics.prometheus import PrometheusClient
-from servingopt.metrics.source import MetricSource, PrometheusSource
+from servingopt.metrics.pool import PrometheusPool
+from servingopt.metrics.source import MetricSource
 
 from .reconcile import Deps, reconcile
 from .settings import Options, configure
@@ -47,24 +47,27 @@ class Runtime:
     options: Options
     kube: KubeClient
     metrics: OperatorMetrics
-    sources: dict[str, MetricSource] = field(default_factory=dict)
     locks: dict[tuple[str, str], asyncio.Lock] = field(default_factory=dict)
     next_due: dict[tuple[str, str], float] = field(default_factory=dict)
     projected: dict[tuple[str, str], float] = field(default_factory=dict)
-    prometheus_clients: list[PrometheusClient] = field(default_factory=list)
     rolling: dict[tuple[str, str], bool] = field(default_factory=dict)
+    prometheus: PrometheusPool = field(init=False)
+
+    def __post_init__(self) -> None:
+        # One bounded HTTP session for every Prometheus URL (none kept per URL).
+        self.prometheus = PrometheusPool(
+            timeout=self.options.prometheus_timeout,
+            deadline=self.options.prometheus_deadline,
+            max_response_bytes=self.options.prometheus_max_response_bytes,
+            max_age=self.options.metrics_max_age,
+        )
 
     def source_for(self, url: str) -> MetricSource:
-        if url not in self.sources:
-            client = PrometheusClient(url, timeout=self.options.prometheus_timeout)
-            self.prometheus_clients.append(client)
-            self.sources[url] = PrometheusSource(client)
-        return self.sources[url]
+        return self.prometheus.source_for(url)
 
     async def close(self) -> None:
         await self.kube.close()
-        for client in self.prometheus_clients:
-            await client.close()
+        await self.prometheus.close()
 
 
 def _first(index: Any, key: Any) -> Any:
