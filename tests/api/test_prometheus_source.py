@@ -165,7 +165,7 @@ async def test_an_old_newest_sample_is_stale(kmock: kmock.RawHandler, source: An
     freshness = [r for r in kmock["get /api/v1/query"] if is_freshness(r)]
     assert len(freshness) == 1
     assert freshness[0].params["query"] == (
-        'max(timestamp(serving_requests_total{deployment="d",namespace="ml"}))'
+        'max(timestamp(serving_requests_total{deployment="d",namespace="ml"})) or vector(0)'
     )
 
 
@@ -174,6 +174,26 @@ async def test_the_bound_is_configurable(kmock: kmock.RawHandler, source: Any) -
     kmock["get /api/v1/query_range"] << matrix("250")
     assert (await source(kmock, max_age=900.0).sample(REQUEST)).available
     assert (await source(kmock, max_age=60.0).sample(REQUEST)).reason == STALE
+
+
+async def test_a_time_shifting_proxy_is_stale_even_without_data(
+    kmock: kmock.RawHandler, source: Any
+) -> None:
+    """The freshness query always answers (``or vector(0)``), so its evaluation time
+    gives a proxy away even when every other question finds nothing at that time."""
+    shifted = NOW - 3600
+    kmock["get /api/v1/query"] << (lambda r: vector("0", shifted) if is_freshness(r) else EMPTY)
+    kmock["get /api/v1/query_range"] << EMPTY
+    got = await source(kmock).sample(REQUEST)
+    assert got.reason == STALE and "3600 s" in got.message
+
+
+async def test_no_raw_sample_in_the_lookback_is_no_data(
+    kmock: kmock.RawHandler, source: Any
+) -> None:
+    kmock["get /api/v1/query"] << (lambda r: vector("0") if is_freshness(r) else EMPTY)
+    kmock["get /api/v1/query_range"] << EMPTY
+    assert (await source(kmock).sample(REQUEST)).reason == NO_DATA
 
 
 async def test_no_freshness_answer_leaves_the_decision_to_the_rate(

@@ -17,7 +17,8 @@ Each preset answers the same questions (one instant query each):
 
 And one more, apart from those: :meth:`Preset.freshness_query`, the time of the newest
 raw sample of the preset's request counter, so that a Prometheus that stopped scraping
-(or a remote store that lags) is not taken for a quiet workload.
+(or a remote store that lags) is not taken for a quiet workload, and a proxy that
+answers for another time than the one asked is noticed even when it finds no data.
 
 A question a server's metrics cannot answer is ``None`` in its preset; the planner then
 falls back to its model for that quantity. See docs/operator.md for the ``generic``
@@ -99,10 +100,12 @@ class Preset:
         }
 
     def freshness_query(self, labels: Mapping[str, str]) -> str:
-        """Unix time of the newest raw sample of the request counter (one number)."""
+        """Unix time of the newest raw sample of the request counter, or 0 when there is
+        none within Prometheus' lookback. Never empty, so its evaluation timestamp always
+        shows at which time the server really evaluated it."""
         if not labels:
             raise ValueError("at least one label matcher is required")
-        return f"max(timestamp({self.counter}{{{matchers(labels)}}}))"
+        return f"max(timestamp({self.counter}{{{matchers(labels)}}})) or vector(0)"
 
     def demand_query(self, labels: Mapping[str, str], window_seconds: int) -> str:
         """Requests per second, for range queries of the demand history."""

@@ -183,8 +183,9 @@ class PrometheusSource:
                 f"Prometheus answered for times {lag:.0f} s away from those asked "
                 f"(more than {self.max_age:g} s): a lagging proxy or remote store"
             )
+        # 0: no raw sample within the lookback; the other queries find no data then.
         newest = answers.freshness[0].last if answers.freshness else math.nan
-        if math.isfinite(newest) and now - newest > self.max_age:
+        if math.isfinite(newest) and newest > 0 and now - newest > self.max_age:
             return (
                 f"the newest sample of the request counter is {now - newest:.0f} s old "
                 f"(more than {self.max_age:g} s): it is no longer scraped"
