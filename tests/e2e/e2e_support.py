@@ -158,6 +158,7 @@ class Operator:
     log_path: Path
     metrics_port: int = field(default_factory=free_port)
     namespaces: tuple[str, ...] = ()  # -n globs; empty: all namespaces
+    extra_args: tuple[str, ...] = ()  # appended last (a repeated flag overrides the above)
     proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
@@ -170,6 +171,7 @@ class Operator:
             f"--metrics-bind=127.0.0.1:{self.metrics_port}",
             "--verbose",
             *(f"--namespace={glob}" for glob in self.namespaces),
+            *self.extra_args,
         ]
         log = self.log_path.open("ab")
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
