@@ -36,6 +36,12 @@ MS_FILE = "samples/modelservings/resnet50-classifier.yaml"
 WORKLOAD_FILE = "samples/workloads/resnet50-classifier.yaml"
 CATALOG_FILE = "deploy/catalog/default-instancecatalog.yaml"
 POLICY_FILE = "deploy/policy/default-servingpolicy.yaml"
+# What the resnet50 sample's variants set: Triton images of one repository, a precision
+# env var, and Triton's batching env names.
+SAMPLE_WORKLOAD_RULES = {
+    "allowedImages": ["registry.example.com/ml/resnet50-triton:*"],
+    "allowedEnvNames": ["MODEL_PRECISION", "TRITON_MAX_BATCH_SIZE", "TRITON_MAX_QUEUE_DELAY_*"],
+}
 POOL_LABEL = "servingopt.io/pool"
 SETTLE_S = 15  # seconds of new-pod traffic behind the measured p99 (its rate window)
 WINDOW_S = 30  # the ModelServing's metrics window (the CRD's minimum)
@@ -104,7 +110,12 @@ def demo_policy(default_policy: dict[str, Any], replan_seconds: int) -> dict[str
     """The default policy, re-planning every ``replan_seconds`` (a demo cannot wait 5 min)."""
     doc = copy.deepcopy(default_policy)
     doc["metadata"] = {"name": POLICY}
-    doc["spec"]["replanIntervalSeconds"] = replan_seconds
+    spec = doc["spec"]
+    spec["replanIntervalSeconds"] = replan_seconds
+    # Governs the demo namespace only, and lets the sample's variants select themselves.
+    spec["namespaceSelector"] = {"matchLabels": {"kubernetes.io/metadata.name": NAMESPACE}}
+    spec["priority"] = 10
+    spec["workload"] = SAMPLE_WORKLOAD_RULES
     return doc
 
 

@@ -34,9 +34,25 @@ class NoMetrics:
         raise AssertionError("an invalid spec must not be observed")
 
 
-def serve_basics(server: kmock.RawHandler) -> None:
+def policy(name: str, **spec: Any) -> dict[str, Any]:
+    """A policy that lets the resnet50 sample through unless ``spec`` says otherwise."""
+    base = {
+        "namespaceSelector": {},
+        "workload": {
+            "allowedImages": ["registry.example.com/ml/*"],
+            "allowedEnvNames": ["MODEL_PRECISION", "TRITON_*"],
+        },
+    }
+    return {"metadata": {"name": name}, "spec": {**base, **spec}}
+
+
+def serve_basics(server: kmock.RawHandler, *policies: dict[str, Any]) -> None:
     catalog = yaml.safe_load((ROOT / "deploy/catalog/default-instancecatalog.yaml").read_text())
-    server[f"get {paths.servingpolicy('default')}"] << 404 << {"kind": "Status"}
+    items = list(policies) or [policy("default")]
+    server[f"get {paths.servingpolicies()}"] << {"kind": "ServingPolicyList", "items": items}
+    server[f"get {paths.namespace(NS)}"] << {
+        "metadata": {"name": NS, "labels": {"kubernetes.io/metadata.name": NS, "team": "ml"}}
+    }
     server[f"get {paths.instancecatalog('default')}"] << catalog
     server[f"patch {paths.modelserving_status(NS, 'resnet50-classifier')}"] << {}
     server[f"post {paths.events(NS)}"] << {}
@@ -52,6 +68,7 @@ async def run(server: kmock.RawHandler, body: dict[str, Any]) -> dict[str, Any]:
     assert not list(server["/apis/apps/*"])  # the Deployment is not even read
     assert not list(server["/apis/autoscaling/*"])
     assert list(server["/apis/servingopt.io/*"])  # (the globs do match requests)
+    assert all(r.method == "GET" for r in server["/apis/servingopt.io/*/servingpolicies*"])
     (event,) = server[f"post {paths.events(NS)}"]
     assert event.data["type"] == "Warning"
     return conditions
@@ -76,9 +93,98 @@ async def test_unknown_pool_and_unselectable_variant(kmock: kmock.RawHandler) ->
 
 async def test_missing_named_policy(kmock: kmock.RawHandler) -> None:
     serve_basics(kmock)
-    kmock[f"get {paths.servingpolicy('gold')}"] << 404 << {"kind": "Status"}
     body = sample_body()
     body["spec"]["policyRef"] = {"name": "gold"}
     conditions = await run(kmock, body)
     assert conditions["Ready"]["reason"] == "PolicyNotFound"
     assert "ServingPolicy 'gold' not found" in conditions["Ready"]["message"]
+
+
+async def test_no_policy_selects_the_namespace(kmock: kmock.RawHandler) -> None:
+    other = {"matchLabels": {"team": "web"}}
+    serve_basics(
+        kmock, policy("web", namespaceSelector=other), policy("unset", namespaceSelector=None)
+    )
+    body = sample_body()
+    body["spec"]["policyRef"] = None
+    conditions = await run(kmock, body)
+    assert conditions["Ready"]["reason"] == "NoPolicy"
+    assert "no ServingPolicy selects namespace 'ml'" in conditions["Ready"]["message"]
+
+
+async def test_a_policy_that_does_not_select_the_namespace_cannot_be_named(
+    kmock: kmock.RawHandler,
+) -> None:
+    loose = policy("loose", namespaceSelector={"matchLabels": {"team": "web"}})
+    serve_basics(kmock, policy("strict", priority=5), loose)
+    body = sample_body()
+    body["spec"]["policyRef"] = {"name": "loose"}
+    conditions = await run(kmock, body)
+    assert conditions["Ready"]["reason"] == "PolicyNotAllowed"
+    message = conditions["Ready"]["message"]
+    assert "'loose' does not select namespace 'ml'" in message and "strict" in message
+
+
+async def test_equal_priority_policies_ask_for_a_choice(kmock: kmock.RawHandler) -> None:
+    serve_basics(kmock, policy("a"), policy("b"))
+    body = sample_body()
+    body["spec"].pop("policyRef", None)
+    conditions = await run(kmock, body)
+    assert conditions["Ready"]["reason"] == "AmbiguousPolicy"
+    assert "a, b all select namespace 'ml'" in conditions["Ready"]["message"]
+
+
+@pytest.mark.parametrize(
+    ("change", "fragment"),
+    [
+        (
+            lambda s: s["variants"][0].update(image="evil.example.com/miner:latest"),
+            "spec.variants[0].image: 'evil.example.com/miner:latest' is not allowed",
+        ),
+        (lambda s: s["variants"][0].update(args=["--debug"]), "does not allow setting args"),
+        (
+            lambda s: s["variants"][0]["env"].append({"name": "LD_PRELOAD", "value": "/x.so"}),
+            "servingopt never sets 'LD_PRELOAD'",
+        ),
+        (
+            lambda s: s["batching"]["env"].update(maxBatchSize="PYTHONPATH"),
+            "spec.batching.env.maxBatchSize: servingopt never sets 'PYTHONPATH'",
+        ),
+        (
+            lambda s: s["variants"][1]["env"].append({"name": "DEBUG", "value": "1"}),
+            "env name 'DEBUG' is not allowed by ServingPolicy 'default'",
+        ),
+    ],
+)
+async def test_what_the_policy_does_not_allow_is_refused(
+    kmock: kmock.RawHandler, change: Any, fragment: str
+) -> None:
+    serve_basics(kmock)
+    body = sample_body()
+    body["spec"].pop("policyRef", None)
+    change(body["spec"])
+    conditions = await run(kmock, body)
+    assert conditions["Ready"]["reason"] == "NotAllowedByPolicy"
+    assert fragment in conditions["Ready"]["message"]
+
+
+async def test_a_prometheus_the_policy_does_not_allow_is_never_queried(
+    kmock: kmock.RawHandler,
+) -> None:
+    serve_basics(kmock, policy("default", prometheusUrl="http://prometheus.monitoring:9090"))
+    body = sample_body()
+    body["spec"]["metrics"] = {"prometheusUrl": "http://169.254.169.254/latest/meta-data"}
+    conditions = await run(kmock, body)  # NoMetrics raises if anything is sampled
+    assert conditions["Ready"]["reason"] == "PrometheusNotAllowed"
+
+
+async def test_label_matchers_cannot_leave_the_namespace(kmock: kmock.RawHandler) -> None:
+    serve_basics(kmock)
+    body = sample_body()
+    body["spec"]["metrics"] = {"labelMatchers": {"namespace": "team-b", "app": "x"}}
+    conditions = await run(kmock, body)
+    assert conditions["Ready"]["reason"] == "InvalidSpec"
+    assert (
+        "labelMatchers.namespace: must be the ModelServing's own namespace 'ml'"
+        in (conditions["Ready"]["message"])
+    )

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from e2e_support import Exporter, Operator, PrometheusProxy
 
+from servingopt.demo import SAMPLE_WORKLOAD_RULES
 from servingopt.devcluster import DevCluster, Kubectl, Prometheus
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -32,12 +33,15 @@ def installed(admin_kubectl: Kubectl) -> Kubectl:
 
 @pytest.fixture
 def policy(installed: Kubectl, namespace: str) -> Iterator[str]:
-    """A ServingPolicy for this test only: 30 s re-plans, at most one change per 10 min."""
+    """A ServingPolicy governing this test's namespace only: 30 s re-plans, at most one
+    change per 10 min, the resnet50 sample's images and env names allowed."""
     doc = {
         "apiVersion": "servingopt.io/v1alpha1",
         "kind": "ServingPolicy",
         "metadata": {"name": namespace},
         "spec": {
+            "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": namespace}},
+            "workload": SAMPLE_WORKLOAD_RULES,
             "replanIntervalSeconds": 30,
             "guardrails": {"minSavingPercent": 10, "minIntervalSeconds": 600, "maxReplicaStep": 4},
         },

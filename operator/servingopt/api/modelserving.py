@@ -287,9 +287,9 @@ class Caching(ApiModel):
 
 
 class PolicyRef(ApiModel):
-    """A cluster-scoped ServingPolicy."""
+    """A cluster-scoped ServingPolicy that selects the ModelServing's namespace."""
 
-    name: DnsSubdomain = "default"
+    name: DnsSubdomain
     """Name of the ServingPolicy."""
 
 
@@ -348,8 +348,9 @@ class ModelServingSpec(ApiModel):
     """Replica bounds and the scaling metric of the owned HPA."""
     caching: Caching = Caching()
     """Response cache settings."""
-    policy_ref: PolicyRef = PolicyRef()
-    """The ServingPolicy that governs this ModelServing."""
+    policy_ref: PolicyRef | None = None
+    """The ServingPolicy to be governed by, among those an admin made select this
+    namespace. Unset: the highest-priority policy selecting the namespace."""
 
 
 class Condition(ApiModel):

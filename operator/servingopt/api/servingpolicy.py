@@ -9,7 +9,20 @@ from pydantic import Field
 
 from .base import API_VERSION, ApiModel, CapacityType, Mode, ObjectMeta, Rule, list_set
 from .modelserving import Name
-from .names import DnsSubdomain
+from .names import DnsSubdomain, LabelValue, QualifiedName
+
+SelectorOperator = Literal["In", "NotIn", "Exists", "DoesNotExist"]
+#: Glob patterns (fnmatch: `*`, `?`) over image references and env var names.
+IMAGE_GLOB = r"^[A-Za-z0-9._:/@*?-]+$"
+ENV_GLOB = r"^[A-Za-z_*?][A-Za-z0-9_*?]*$"
+URL = r"^https?://\S+$"
+#: The env names servingopt writes by default (batching and cache settings).
+DEFAULT_ENV_NAMES = (
+    "MAX_BATCH_SIZE",
+    "MAX_QUEUE_DELAY_MICROSECONDS",
+    "RESPONSE_CACHE_ENABLED",
+    "RESPONSE_CACHE_SIZE_MIB",
+)
 
 Aggressiveness = Literal["Conservative", "Balanced", "Aggressive"]
 Weekday = Literal["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"]
@@ -42,6 +55,9 @@ class Rollback(ApiModel):
     """Roll back automatically."""
     breach_window_seconds: Annotated[int, Field(ge=30, le=86400)] = 300
     """How long p99 must stay above the SLO after a change before rolling back."""
+    rollout_timeout_seconds: Annotated[int, Field(ge=30, le=86400)] = 600
+    """How long a rollout may leave pods Pending (unschedulable) before it counts as
+    stalled and is rolled back; a Deployment's `ProgressDeadlineExceeded` counts at once."""
 
 
 class MaintenanceWindow(ApiModel):
@@ -80,6 +96,73 @@ class Guardrails(ApiModel):
     of these windows; changes that protect the SLO happen at any time."""
 
 
+class SelectorRequirement(ApiModel):
+    """One label requirement of a selector (as in metav1.LabelSelectorRequirement)."""
+
+    rules: ClassVar[tuple[Rule, ...]] = (
+        Rule(
+            cel="(self.operator in ['In', 'NotIn']) == (has(self.values) && "
+            "self.values.size() > 0)",
+            message="values must be non-empty for In and NotIn, and empty for Exists and "
+            "DoesNotExist",
+            check=lambda m: (m.operator in ("In", "NotIn")) == bool(m.values),
+            field="values",
+        ),
+    )
+
+    key: QualifiedName
+    """Label key."""
+    operator: SelectorOperator
+    """`In`, `NotIn`, `Exists` or `DoesNotExist`."""
+    values: Annotated[list[LabelValue], Field(json_schema_extra=list_set(max_items=64))] = []
+    """Values for `In` / `NotIn`."""
+
+    def matches(self, labels: dict[str, str]) -> bool:
+        if self.operator == "Exists":
+            return self.key in labels
+        if self.operator == "DoesNotExist":
+            return self.key not in labels
+        inside = self.key in labels and labels[self.key] in self.values
+        return inside if self.operator == "In" else not inside
+
+
+class NamespaceSelector(ApiModel):
+    """Which namespaces a policy governs, by their labels. `{}` selects every namespace."""
+
+    match_labels: Annotated[
+        dict[QualifiedName, LabelValue], Field(json_schema_extra={"maxProperties": 32})
+    ] = {}
+    """Labels a namespace must carry (all of them). Every namespace has
+    `kubernetes.io/metadata.name: <its name>`."""
+    match_expressions: Annotated[list[SelectorRequirement], Field(max_length=32)] = []
+    """Further requirements, all of which must hold."""
+
+    def matches(self, labels: dict[str, str]) -> bool:
+        return all(labels.get(k) == v for k, v in self.match_labels.items()) and all(
+            e.matches(labels) for e in self.match_expressions
+        )
+
+
+class WorkloadRules(ApiModel):
+    """What servingopt may write into a governed workload on a ModelServing's behalf."""
+
+    allowed_images: Annotated[
+        list[Annotated[str, Field(min_length=1, max_length=512, pattern=IMAGE_GLOB)]],
+        Field(json_schema_extra=list_set(max_items=64)),
+    ] = []
+    """Glob patterns (`*`, `?`) a variant's image reference must match as a whole, e.g.
+    `registry.example.com/ml/*`. Empty: variants may not change the image."""
+    allow_args: bool = False
+    """Whether a variant may replace the container's args."""
+    allowed_env_names: Annotated[
+        list[Annotated[str, Field(min_length=1, max_length=128, pattern=ENV_GLOB)]],
+        Field(json_schema_extra=list_set(max_items=64)),
+    ] = list(DEFAULT_ENV_NAMES)
+    """Glob patterns of env var names servingopt may set (variant env, batching and
+    cache settings). Default: servingopt's own batching and cache names. Loader and
+    interpreter variables (`LD_*`, `PYTHONPATH`…) are refused whatever this says."""
+
+
 class CatalogRef(ApiModel):
     """A cluster-scoped InstanceCatalog."""
 
@@ -88,15 +171,34 @@ class CatalogRef(ApiModel):
 
 
 class ServingPolicySpec(ApiModel):
-    """Cluster-wide policy for the ModelServings that reference it."""
+    """Cluster-wide policy for the ModelServings of the namespaces it selects."""
 
     aggressiveness: Aggressiveness = "Balanced"
     """How hard to push cost down: sets the utilisation headroom kept below the SLO
     capacity (`Conservative` 35 %, `Balanced` 20 %, `Aggressive` 10 %)."""
     default_mode: Mode = "Recommend"
     """Mode for ModelServings that leave `spec.mode` at its default."""
-    prometheus_url: Annotated[str, Field(max_length=2048, pattern=r"^https?://\S+$")] | None = None
-    """Default Prometheus base URL for ModelServings that do not name one."""
+    namespace_selector: NamespaceSelector | None = None
+    """Namespaces this policy governs. Unset: none. A ModelServing is governed by the
+    highest-`priority` policy selecting its namespace; `spec.policyRef` may pick another
+    one only among those selecting it. No policy selects it: servingopt does nothing."""
+    priority: Annotated[int, Field(ge=-1000, le=1000)] = 0
+    """Among policies selecting one namespace, the highest governs by default."""
+    workload: WorkloadRules = WorkloadRules()
+    """What servingopt may write into governed workloads (images, args, env names)."""
+    prometheus_url: Annotated[str, Field(max_length=2048, pattern=URL)] | None = None
+    """Prometheus base URL for governed ModelServings that do not name one."""
+    allowed_prometheus_urls: Annotated[
+        list[Annotated[str, Field(max_length=2048, pattern=URL)]],
+        Field(json_schema_extra=list_set(max_items=16)),
+    ] = []
+    """Other Prometheus base URLs a ModelServing may name in `spec.metrics.prometheusUrl`
+    (besides `prometheusUrl` and the operator's `--prometheus-url`)."""
+    metrics_namespace_label: Annotated[
+        str, Field(min_length=1, max_length=128, pattern=r"^[a-zA-Z_][a-zA-Z0-9_]*$")
+    ] = "namespace"
+    """The Prometheus label holding a series' Kubernetes namespace: servingopt always
+    matches it to the ModelServing's own namespace."""
     allowed_pools: Annotated[list[Name], Field(json_schema_extra=list_set(max_items=64))] = []
     """Pools ModelServings may use. Empty: every pool of the catalog."""
     allowed_capacity_types: Annotated[

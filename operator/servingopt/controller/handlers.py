@@ -19,15 +19,15 @@ from typing import Any
 
 import kopf
 
-from servingopt.api import GROUP, VERSION, InstanceCatalog, ModelServing, ServingPolicySpec
-from servingopt.kube import io, paths
+from servingopt.api import GROUP, VERSION, ModelServing, ServingPolicySpec
+from servingopt.kube import io
 from servingopt.kube import manifests as m
 from servingopt.kube.client import ApiError, Credentials, KubeClient, scoped
 from servingopt.metrics.exported import OperatorMetrics
 from servingopt.metrics.pool import PrometheusPool
 from servingopt.metrics.source import MetricSource
 
-from .reconcile import Deps, reconcile
+from .reconcile import Deps, governing_catalog, reconcile
 from .settings import Options, configure
 
 MS = (GROUP, VERSION, "modelservings")
@@ -92,6 +92,14 @@ def _deps(runtime: Runtime, indexes: Mapping[str, Any]) -> Deps:
         return await runtime.kube.get(path)
 
     nodes = {k: _first(nodes_index, k) for k in nodes_index} if nodes_index else {}
+    namespaces = indexes.get("namespaces_index")
+
+    async def list_policies() -> dict[str, Any]:
+        return {name: _first(policies, name) for name in policies or {}}
+
+    async def namespace_labels(namespace: str) -> dict[str, str]:
+        labels = _first(namespaces, namespace)
+        return dict(labels) if labels is not None else {}
 
     return Deps(
         kube=runtime.kube,
@@ -101,6 +109,8 @@ def _deps(runtime: Runtime, indexes: Mapping[str, Any]) -> Deps:
         nodes=nodes,
         projected_by_ms=runtime.projected,
         lookup=lookup,
+        list_policies=list_policies if policies is not None else None,
+        namespace_labels=namespace_labels if namespaces is not None else None,
     )
 
 
@@ -114,19 +124,10 @@ async def _run(body: Mapping[str, Any], memo: Any, indexes: Mapping[str, Any]) -
             result = await reconcile(_deps(runtime, indexes), body)
         except ApiError as error:
             raise kopf.TemporaryError(f"API error: {error}", delay=10) from error
-    interval = _replan_interval(body, indexes.get("policies_index"))
+    interval = result.replan_seconds or float(ServingPolicySpec().replan_interval_seconds)
     if result.outcome in RETRY_SOON:
         interval = min(interval, RETRY_SOON_SECONDS)
     runtime.next_due[key] = time.time() + interval * random.uniform(1 - JITTER, 1 + JITTER)
-
-
-def _replan_interval(body: Mapping[str, Any], policies: Any) -> float:
-    name = (body.get("spec", {}).get("policyRef") or {}).get("name", "default")
-    spec = _first(policies, name)
-    try:
-        return float(ServingPolicySpec.model_validate(spec or {}).replan_interval_seconds)
-    except ValueError:
-        return float(ServingPolicySpec().replan_interval_seconds)
 
 
 # Operator lifecycle.
@@ -165,6 +166,11 @@ def nodes_index(name: str, body: kopf.Body, **_: Any) -> dict[str, Any]:
             "status": {"allocatable": dict(body.get("status", {}).get("allocatable", {}))},
         }
     }
+
+
+@kopf.index("namespaces")
+def namespaces_index(name: str, labels: kopf.Labels, **_: Any) -> dict[str, Any]:
+    return {name: dict(labels)}
 
 
 @kopf.index(GROUP, VERSION, "servingpolicies")
@@ -240,12 +246,8 @@ async def release(body: kopf.Body, memo: kopf.Memo, **kwargs: Any) -> None:
     except ValueError:
         return
     deps = _deps(runtime, kwargs)
-    assert deps.lookup is not None
-    policy_raw = await deps.lookup(paths.servingpolicy(ms.spec.policy_ref.name))
-    policy = ServingPolicySpec.model_validate((policy_raw or {}).get("spec") or {})
-    catalog_raw = await deps.lookup(paths.instancecatalog(policy.catalog_ref.name))
-    if catalog_raw is not None:
-        catalog = InstanceCatalog.model_validate({"spec": catalog_raw["spec"]})
+    catalog = await governing_catalog(deps, meta["namespace"], ms.spec)
+    if catalog is not None:
         try:
             kube = scoped(runtime.kube, meta["namespace"])
             await io.release_workload(kube, body, ms.spec, catalog)

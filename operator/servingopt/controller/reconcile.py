@@ -17,7 +17,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from servingopt.api import InstanceCatalog, ModelServing, ServingPolicySpec
-from servingopt.api.modelserving import variants_without_selector
+from servingopt.api.modelserving import ModelServingSpec, variants_without_selector
 from servingopt.api.validation import catalog_problems
 from servingopt.guard import (
     ApplyConfig,
@@ -29,12 +29,12 @@ from servingopt.guard import (
     decide,
     learning_since,
     settle,
+    tenancy,
 )
 from servingopt.kube import io, paths
 from servingopt.kube import manifests as m
 from servingopt.kube.client import ApiClient, ApiError, scoped
 from servingopt.metrics.exported import OperatorMetrics
-from servingopt.metrics.promql import default_labels
 from servingopt.metrics.source import MetricSource, MetricsSample, SampleRequest
 from servingopt.optimize.decision import Decision
 from servingopt.optimize.observation import Observation
@@ -69,6 +69,9 @@ class Deps:
     nodes: Mapping[str, dict[str, Any]] = field(default_factory=dict)
     projected_by_ms: dict[tuple[str, str], float] = field(default_factory=dict)
     lookup: Callable[[str], Awaitable[dict[str, Any] | None]] | None = None
+    # ServingPolicy name -> spec, and a namespace's labels (kopf indexes; None: the API).
+    list_policies: Callable[[], Awaitable[dict[str, Any]]] | None = None
+    namespace_labels: Callable[[str], Awaitable[dict[str, str]]] | None = None
 
 
 @dataclass(frozen=True)
@@ -76,6 +79,7 @@ class Result:
     outcome: str
     writes: int
     status_written: bool
+    replan_seconds: float | None = None  # the governing policy's interval, when one governs
 
 
 def iso(ts: float) -> str:
@@ -96,9 +100,19 @@ class Context:
     ms: ModelServing | None = None
     policy: ServingPolicySpec = field(default_factory=ServingPolicySpec)
     catalog: InstanceCatalog | None = None
+    policy_name: str = ""
     problems: list[str] = field(default_factory=list)
     reason: str = "InvalidSpec"
     state: io.ClusterState | None = None
+    prometheus_url: str | None = None
+    labels: dict[str, str] = field(default_factory=dict)
+
+    def refuse(self, reason: str, problems: list[str]) -> Context:
+        """Record problems; the first kind of problem found names the reason."""
+        if problems and not self.problems:
+            self.reason = reason
+        self.problems += problems
+        return self
 
 
 async def _load(deps: Deps, body: Mapping[str, Any]) -> Context:
@@ -116,56 +130,97 @@ async def _load(deps: Deps, body: Mapping[str, Any]) -> Context:
     except ValidationError as error:
         ctx.problems = [f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in error.errors()]
         return ctx
-    spec = ctx.ms.spec
-    policy_name = spec.policy_ref.name
-    raw_policy = await _get(deps, paths.servingpolicy(policy_name))
-    if raw_policy is not None:
-        ctx.policy = ServingPolicySpec.model_validate(raw_policy.get("spec") or {})
-    elif policy_name != "default":
-        ctx.problems.append(f"spec.policyRef.name: ServingPolicy {policy_name!r} not found")
-        ctx.reason = "PolicyNotFound"
-        return ctx
+    spec, namespace = ctx.ms.spec, meta["namespace"]
+    governance = await _governance(deps, namespace, spec)
+    if governance.policy is None or governance.name is None:
+        return ctx.refuse(governance.reason, [governance.message])
+    ctx.policy, ctx.policy_name = governance.policy, governance.name
     catalog_name = ctx.policy.catalog_ref.name
     raw_catalog = await _get(deps, paths.instancecatalog(catalog_name))
     if raw_catalog is None:
-        ctx.problems.append(f"InstanceCatalog {catalog_name!r} (from the policy) not found")
-        ctx.reason = "CatalogNotFound"
-        return ctx
+        return ctx.refuse(
+            "CatalogNotFound", [f"InstanceCatalog {catalog_name!r} (from the policy) not found"]
+        )
     ctx.catalog = InstanceCatalog.model_validate(
         {"metadata": raw_catalog.get("metadata", {}), "spec": raw_catalog.get("spec")}
     )
-    ctx.problems += ctx.ms.namespace_rules()
-    ctx.problems += [
+    invalid = ctx.ms.namespace_rules()
+    invalid += [
         f"spec.variants: variant {name!r} gives no image, env or args, so it cannot be selected"
         for name in variants_without_selector(spec)
     ]
-    ctx.problems += [str(p) for p in catalog_problems(ctx.ms, ctx.catalog)]
+    invalid += [str(p) for p in catalog_problems(ctx.ms, ctx.catalog)]
+    ctx.labels, label_problem = tenancy.metric_labels(spec, namespace, ctx.policy)
+    invalid += [label_problem] if label_problem else []
+    ctx.refuse("InvalidSpec", invalid)
+    ctx.refuse(
+        "NotAllowedByPolicy", tenancy.workload_problems(spec, ctx.policy.workload, ctx.policy_name)
+    )
+    ctx.prometheus_url, url_problem = tenancy.prometheus_url(
+        spec, ctx.policy, deps.default_prometheus_url
+    )
+    ctx.refuse("PrometheusNotAllowed", [url_problem] if url_problem else [])
     if ctx.problems:
         return ctx
     state = await io.read_state(
-        deps.kube, meta["namespace"], spec.target_ref.name, meta.get("uid", ""), deps.nodes
+        deps.kube, namespace, spec.target_ref.name, meta.get("uid", ""), deps.nodes
     )
     if state is None:
-        ctx.reason = "TargetNotFound"
-        ctx.problems.append(
-            f"spec.targetRef: Deployment {meta['namespace']}/{spec.target_ref.name} not found"
+        return ctx.refuse(
+            "TargetNotFound",
+            [f"spec.targetRef: Deployment {namespace}/{spec.target_ref.name} not found"],
         )
-        return ctx
     if state.foreign_hpas:
-        ctx.reason = "ForeignAutoscaler"
-        ctx.problems.append(
-            f"HPA {', '.join(state.foreign_hpas)} already scales Deployment "
-            f"{spec.target_ref.name}; servingopt will not add a second one"
+        return ctx.refuse(
+            "ForeignAutoscaler",
+            [
+                f"HPA {', '.join(state.foreign_hpas)} already scales Deployment "
+                f"{spec.target_ref.name}; servingopt will not add a second one"
+            ],
         )
-        return ctx
     try:
         m.serving_container(state.deployment, _container(body))
     except ValueError as error:
-        ctx.reason = "ContainerNotFound"
-        ctx.problems.append(str(error))
-        return ctx
+        return ctx.refuse("ContainerNotFound", [str(error)])
     ctx.state = state
     return ctx
+
+
+async def _governance(deps: Deps, namespace: str, spec: ModelServingSpec) -> tenancy.Governance:
+    """The policy an admin made govern this namespace (see guard.tenancy)."""
+    raw = await deps.list_policies() if deps.list_policies else await _policies_from(deps.kube)
+    policies = {}
+    for name, policy_spec in raw.items():
+        try:
+            policies[name] = ServingPolicySpec.model_validate(policy_spec or {})
+        except ValidationError:
+            log.warning("ServingPolicy %s is invalid; ignored", name)
+    if deps.namespace_labels is not None:
+        labels = await deps.namespace_labels(namespace)
+    else:
+        found = await deps.kube.get(paths.namespace(namespace))
+        labels = ((found or {}).get("metadata") or {}).get("labels") or {}
+    requested = spec.policy_ref.name if spec.policy_ref else None
+    return tenancy.select_policy(policies, namespace, labels, requested)
+
+
+async def governing_catalog(
+    deps: Deps, namespace: str, spec: ModelServingSpec
+) -> InstanceCatalog | None:
+    """The catalog of the policy governing a ModelServing (None: no policy or catalog)."""
+    governance = await _governance(deps, namespace, spec)
+    if governance.policy is None:
+        return None
+    raw = await _get(deps, paths.instancecatalog(governance.policy.catalog_ref.name))
+    if raw is None:
+        return None
+    return InstanceCatalog.model_validate({"spec": raw.get("spec")})
+
+
+async def _policies_from(kube: ApiClient) -> dict[str, Any]:
+    return {
+        p["metadata"]["name"]: p.get("spec") or {} for p in await kube.list(paths.servingpolicies())
+    }
 
 
 def _container(body: Mapping[str, Any]) -> str | None:
@@ -176,15 +231,14 @@ def _container(body: Mapping[str, Any]) -> str | None:
 
 async def _sample(deps: Deps, ctx: Context) -> MetricsSample:
     assert ctx.ms is not None
-    spec, meta = ctx.ms.spec, ctx.body["metadata"]
-    url = spec.metrics.prometheus_url or ctx.policy.prometheus_url or deps.default_prometheus_url
+    spec = ctx.ms.spec
+    url = ctx.prometheus_url
     if not url:
         return MetricsSample(
             reason=NO_PROMETHEUS,
-            message="no Prometheus URL in spec.metrics, the ServingPolicy or --prometheus-url",
+            message="no Prometheus URL in the ServingPolicy or the operator's --prometheus-url",
         )
-    labels = spec.metrics.label_matchers or default_labels(meta["namespace"], spec.target_ref.name)
-    request = SampleRequest(spec.metrics.preset, labels, spec.metrics.window_seconds)
+    request = SampleRequest(spec.metrics.preset, ctx.labels, spec.metrics.window_seconds)
     return await deps.source_for(url).sample(request)
 
 
@@ -221,7 +275,8 @@ async def _reconcile(deps: Deps, body: Mapping[str, Any], now: float) -> Result:
             problem_reason=ctx.reason,
         )
         written = await _report(deps, body, previous, findings)
-        return Result("Invalid", 0, written)
+        interval = ctx.policy.replan_interval_seconds if ctx.policy_name else None
+        return Result("Invalid", 0, written, interval)
 
     spec, catalog, state = ctx.ms.spec, ctx.catalog, ctx.state
     memory = GuardMemory.from_dict(saved.get("guard") or {})
@@ -350,7 +405,7 @@ async def _reconcile(deps: Deps, body: Mapping[str, Any], now: float) -> Result:
     await io.save_state_annotation(deps.kube, body, new_state)
     written = await _report(deps, body, previous, findings)
     _export(deps, meta, report, sample, slo, verdict)
-    return Result(verdict.outcome, writes, written)
+    return Result(verdict.outcome, writes, written, ctx.policy.replan_interval_seconds)
 
 
 async def _execute(
