@@ -132,6 +132,16 @@ def _convert(node: dict[str, Any], defs: dict[str, Any]) -> dict[str, Any]:
             out[key] = True
         elif key == "format" and value not in _KNOWN_FORMATS:
             continue
+        elif key == "patternProperties":
+            # CRDs have no patternProperties or propertyNames: the values get their
+            # schema as additionalProperties, and CEL checks the keys.
+            ((pattern, values),) = value.items()
+            out["additionalProperties"] = _convert(values, defs)
+            names = node.get("propertyNames", {})
+            rule = _key_rule(pattern, names.get("maxLength", 316))
+            out.setdefault("x-kubernetes-validations", []).append(rule)
+        elif key == "propertyNames":
+            continue
         elif key == "default" and isinstance(value, dict | list):
             if value:  # empty containers add nothing but noise
                 out[key] = _without_nulls(value)
@@ -149,6 +159,14 @@ def _convert(node: dict[str, Any], defs: dict[str, Any]) -> dict[str, Any]:
         if out["additionalProperties"] in (None, False):
             out.pop("additionalProperties")
     return out
+
+
+def _key_rule(pattern: str, limit: int) -> dict[str, str]:
+    literal = pattern.replace("\\", "\\\\")  # a CEL string literal: escape backslashes
+    return {
+        "rule": f"self.all(k, k.size() <= {limit} && k.matches('{literal}'))",
+        "message": f"keys must match {pattern} (at most {limit} characters)",
+    }
 
 
 def _without_nulls(value: Any) -> Any:
