@@ -274,7 +274,6 @@ def test_the_shipped_role_grants_exactly_what_the_election_needs(
         ):
             assert not can_i(admin_kubectl, namespace, verb, what), (verb, what)
         assert not can_i(admin_kubectl, "default", "create", "leases.coordination.k8s.io")
-        assert "peering" not in (ROOT / "deploy/operator/rbac.yaml").read_text().lower()
 
         token = kubectl.run("create", "token", "servingopt", "--duration=1h").stdout.strip()
         config = service_account_kubeconfig(
