@@ -13,6 +13,7 @@ import sys
 import threading
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -99,42 +100,98 @@ class Exporter:
             self.server.shutdown()
 
 
+# What the ``echo`` mode puts in its error body; it must never show up anywhere.
+ECHO_MARKER = "servingopt-e2e-echo-marker-7f3c"
+HANG_LIMIT_S = 120.0  # a hung answer is dropped after this, or when the mode changes
+SHIFT_S = 3600.0  # how far back ``stale`` moves the evaluation time
+
+
+def huge_answer(size: int = 30 * 1024 * 1024) -> bytes:
+    """A valid Prometheus answer of about ``size`` bytes: one vector of many series."""
+    line = '{"metric":{"pod":"pod-%07d"},"value":[1800000000,"1"]},'
+    count = size // len(line % 0)
+    rows = "".join(line % i for i in range(count))
+    tail = '{"metric":{},"value":[1800000000,"1"]}'
+    head = '{"status":"success","data":{"resultType":"vector","result":['
+    return f"{head}{rows}{tail}]}}}}".encode()
+
+
+def shifted(path: str, seconds: float) -> str:
+    """``path`` with its ``time``, ``start`` and ``end`` parameters moved by ``seconds``
+    (``time`` added when absent: Prometheus would use its own clock)."""
+    url = urllib.parse.urlsplit(path)
+    params = urllib.parse.parse_qsl(url.query, keep_blank_values=True)
+    if url.path.endswith("/query") and not any(k == "time" for k, _ in params):
+        params.append(("time", f"{time.time():.3f}"))
+    moved = [
+        (k, f"{float(v) + seconds:.3f}" if k in ("time", "start", "end") else v) for k, v in params
+    ]
+    return urllib.parse.urlunsplit(url._replace(query=urllib.parse.urlencode(moved)))
+
+
 @dataclass
 class PrometheusProxy:
-    """Forwards to Prometheus, or fails on purpose: mode pass | down | empty | nan."""
+    """Forwards to Prometheus, or fails on purpose. Modes:
+
+    - ``pass``: forwards; ``down``: 503; ``empty``: no series; ``nan``: every value NaN;
+    - ``hang``: accepts the connection and never answers (until the mode changes);
+    - ``huge``: a valid JSON answer of about 30 MB, without Content-Length;
+    - ``stale``: forwards with ``time``/``start``/``end`` moved back by an hour, as a
+      lagging proxy or remote store would answer;
+    - ``echo``: HTTP 400 with a JSON error body carrying :data:`ECHO_MARKER`.
+    """
 
     upstream: str
     mode: str = "pass"
     server: ThreadingHTTPServer | None = None
+    requests: int = 0
+    _huge: bytes = b""
 
     @property
     def url(self) -> str:
         assert self.server is not None
         return f"http://127.0.0.1:{self.server.server_address[1]}"
 
+    def huge_body(self) -> bytes:
+        if not self._huge:
+            self._huge = huge_answer()
+        return self._huge
+
     def start(self) -> str:
         proxy = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:
-                if proxy.mode == "down":
-                    self.send_response(503)
-                    self.end_headers()
-                    return
-                with urllib.request.urlopen(proxy.upstream + self.path, timeout=10) as resp:
+                proxy.requests += 1
+                mode = proxy.mode
+                try:
+                    if mode in FAULTS:
+                        FAULTS[mode](proxy, self)
+                    else:
+                        self.forward(mode)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass  # the client gave up (a cap, a deadline): expected in these modes
+
+            def forward(self, mode: str) -> None:
+                path = shifted(self.path, -SHIFT_S) if mode == "stale" else self.path
+                with urllib.request.urlopen(proxy.upstream + path, timeout=10) as resp:
                     body = json.loads(resp.read())
                 data = body.get("data", {})
-                if proxy.mode == "empty":
+                if mode == "empty":
                     data["result"] = []
-                elif proxy.mode == "nan":
+                elif mode == "nan":
                     for series in data.get("result", []):
                         if "value" in series:
                             series["value"][1] = "NaN"
                         for point in series.get("values", []):
                             point[1] = "NaN"
-                raw = json.dumps(body).encode()
-                self.send_response(200)
+                self.send(200, json.dumps(body).encode(), length=False)
+
+            def send(self, status: int, raw: bytes, length: bool = True) -> None:
+                self.send_response(status)
                 self.send_header("Content-Type", "application/json")
+                if length:
+                    self.send_header("Content-Length", str(len(raw)))
                 self.end_headers()
                 self.wfile.write(raw)
 
@@ -147,6 +204,31 @@ class PrometheusProxy:
     def stop(self) -> None:
         if self.server is not None:
             self.server.shutdown()
+
+
+def _down(_: PrometheusProxy, handler: Any) -> None:
+    handler.send_response(503)
+    handler.end_headers()
+
+
+def _hang(proxy: PrometheusProxy, _: Any) -> None:
+    until = time.monotonic() + HANG_LIMIT_S
+    while proxy.mode == "hang" and time.monotonic() < until:
+        time.sleep(0.05)  # then close without a byte of an answer
+
+
+def _huge(proxy: PrometheusProxy, handler: Any) -> None:
+    # HTTP/1.0 without Content-Length: the body ends when the connection does, so the
+    # client cannot refuse it up front and has to count what it reads.
+    handler.send(200, proxy.huge_body(), length=False)
+
+
+def _echo(_: PrometheusProxy, handler: Any) -> None:
+    body = {"status": "error", "errorType": ECHO_MARKER, "error": f"parse error: {ECHO_MARKER}"}
+    handler.send(400, json.dumps(body).encode())
+
+
+FAULTS = {"down": _down, "hang": _hang, "huge": _huge, "echo": _echo}
 
 
 @dataclass
