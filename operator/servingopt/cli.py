@@ -8,16 +8,23 @@ keeps imports lazy so that ``servingopt --help`` stays fast.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
+import os
+import select
 import sys
+import traceback
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 from . import __version__
 
 EXIT_OK = 0
 EXIT_INVALID_INPUT = 2
 EXIT_NOT_IMPLEMENTED = 3
+EXIT_INTERNAL_ERROR = 70  # sysexits.h EX_SOFTWARE: a bug, not the input
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report it
 
 # (subcommand, module that provides add_parser, one-line help) — order is --help order.
 COMMANDS: tuple[tuple[str, str, str], ...] = (
@@ -83,32 +90,55 @@ def add_validate_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    from .api import InstanceCatalog
-    from .api.validation import load_one, validate_file
+    from .api.yamlio import STDIN, InputError
 
-    catalog = None
-    if args.catalog:
-        try:
-            catalog = load_one(args.catalog, InstanceCatalog)
-        except (OSError, ValueError) as error:
-            print(f"error: --catalog {error}", file=sys.stderr)
-            return EXIT_INVALID_INPUT
+    stdin_uses = [str(p) for p in [*args.file, args.catalog] if p is not None].count(STDIN)
+    if stdin_uses > 1:
+        print("error: `-` (standard input) can be given only once", file=sys.stderr)
+        return EXIT_INVALID_INPUT
+    try:
+        catalog = _validate_catalog(args.catalog)
+    except (InputError, ValueError) as error:
+        print(f"error: --catalog {error}", file=sys.stderr)
+        return EXIT_INVALID_INPUT
     failed = False
     for path in args.file:
-        if str(path) != "-" and not path.exists():
-            print(f"{path}: no such file", file=sys.stderr)
-            failed = True
-            continue
-        for result in validate_file(path, catalog):
-            label = f"{result.source} {result.kind}/{result.name}"
-            if result.ok:
-                if not args.quiet:
-                    print(f"{label}: valid")
-                continue
-            failed = True
-            for problem in result.problems:
-                print(f"{label}: {problem}")
+        failed = _validate_one(path, catalog, args.quiet) or failed
     return EXIT_INVALID_INPUT if failed else EXIT_OK
+
+
+def _validate_catalog(path: Path | None) -> Any:
+    from .api import InstanceCatalog
+    from .api.validation import load_one
+
+    return load_one(path, InstanceCatalog) if path else None
+
+
+def _validate_one(path: Path, catalog: Any, quiet: bool) -> bool:
+    """Print one line per document (skips and valid ones unless quiet); True on failure."""
+    from .api.validation import Skipped, validate_stream
+    from .api.yamlio import InputError, source_name
+
+    try:
+        items = validate_stream(path, catalog)
+    except InputError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return True
+    failed = False
+    for item in items:
+        if isinstance(item, Skipped):
+            if not quiet:
+                print(item)
+            continue
+        label = f"{item.source} {item.kind}/{item.name}"
+        if item.ok and not quiet:
+            print(f"{label}: valid")
+        failed = failed or not item.ok
+        for problem in item.problems:
+            print(f"{label}: {problem}")
+    if not quiet and all(isinstance(item, Skipped) for item in items):
+        print(f"note: {source_name(path)}: no servingopt documents to check", file=sys.stderr)
+    return failed
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -134,13 +164,70 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    if not getattr(args, "func", None):
-        parser.print_help()
+    """Run one subcommand; what it raises ends in an exit code and one line, no traceback.
+
+    Input errors are each command's to report (exit 2). Here: a reader that closed our
+    stdout (``| head``) exits 2 quietly, Ctrl-C exits 130, anything else is a bug:
+    one line and exit 70 (``SERVINGOPT_DEBUG=1`` adds the traceback; ``run`` always
+    logs it, being a service whose log is the only record).
+    """
+    command = None
+    try:
+        parser = build_parser()
+        args = parser.parse_args(argv)
+        command = args.command
+        if not getattr(args, "func", None):
+            parser.print_help()
+            return EXIT_INVALID_INPUT
+        result: int = args.func(args)
+        sys.stdout.flush()  # a closed pipe shows here, not in the interpreter's last flush
+        return result
+    except BrokenPipeError as error:
+        if not _stdout_closed():
+            return _internal_error(command, error)
+        _silence_stdout()
         return EXIT_INVALID_INPUT
-    result: int = args.func(args)
-    return result
+    except KeyboardInterrupt:
+        return EXIT_INTERRUPTED
+    except Exception as error:
+        return _internal_error(command, error)
+
+
+def _stdout_closed() -> bool:
+    """Whether the BrokenPipeError was ours: stdout's reader has gone."""
+    try:
+        poller = select.poll()
+        poller.register(sys.stdout.fileno(), select.POLLOUT)
+        events = poller.poll(0)
+    except (AttributeError, OSError, ValueError):  # no descriptor, no poll(): assume so
+        return True
+    return any(mask & (select.POLLERR | select.POLLHUP) for _, mask in events)
+
+
+def _silence_stdout() -> None:
+    # Point stdout at /dev/null so that Python's final flush does not fail again.
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (AttributeError, OSError, ValueError):
+        pass
+
+
+def _internal_error(command: str | None, error: BaseException) -> int:
+    if os.environ.get("SERVINGOPT_DEBUG") or command == "run":
+        traceback.print_exception(error, file=sys.stderr)
+    text = " ".join(str(error).split())
+    _say(f"servingopt: internal error: {type(error).__name__}: {text}")
+    _say(
+        "servingopt: this is a bug; please report it with the command line "
+        "(SERVINGOPT_DEBUG=1 prints the traceback)"
+    )
+    return EXIT_INTERNAL_ERROR
+
+
+def _say(line: str) -> None:
+    with contextlib.suppress(OSError, ValueError):  # stderr closed too: the exit code will do
+        print(line, file=sys.stderr)
 
 
 if __name__ == "__main__":

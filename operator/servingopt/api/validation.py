@@ -8,16 +8,14 @@ from a catalog when one is given.
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import ValidationError
 
-from . import KINDS
+from . import KINDS, yamlio
 from .base import API_VERSION, ApiModel
 from .instancecatalog import InstanceCatalog
 from .modelserving import ModelServing, variants_without_selector
@@ -50,12 +48,58 @@ class Result:
         return not self.problems
 
 
+@dataclass(frozen=True)
+class Skipped:
+    """A document of another API group, left alone: kustomize streams mix kinds."""
+
+    source: str
+    api_version: str
+    kind: str
+    name: str
+
+    def __str__(self) -> str:
+        return (
+            f"{self.source} {self.api_version} {self.kind}/{self.name}: "
+            "skipped (not a servingopt kind)"
+        )
+
+
 def load_documents(path: Path) -> Iterator[tuple[str, Any]]:
-    """YAML documents of a file (``-`` reads standard input), skipping empty ones."""
-    text = sys.stdin.read() if str(path) == "-" else path.read_text()
-    for index, doc in enumerate(yaml.safe_load_all(text)):
+    """Objects of a YAML file (``-`` reads standard input), labelled ``FILE#N``.
+
+    Documents count from 0; empty ones are dropped and the items of a ``v1 List``
+    (``kubectl get -o yaml``) come one by one as ``FILE#N.items[I]``.  Raises
+    :class:`~servingopt.api.yamlio.InputError` (one line) for unreadable or invalid input.
+    """
+    name = yamlio.source_name(path)
+    for index, doc in enumerate(yamlio.load_documents(path)):
         if doc is not None:
-            yield f"{path}#{index}", doc
+            yield from _list_items(f"{name}#{index}", doc)
+
+
+def _list_items(source: str, doc: Any) -> Iterator[tuple[str, Any]]:
+    is_list = isinstance(doc, dict) and (doc.get("apiVersion"), doc.get("kind")) == ("v1", "List")
+    if is_list and isinstance(doc.get("items"), list):
+        for i, item in enumerate(doc["items"]):
+            yield f"{source}.items[{i}]", item
+    else:
+        yield source, doc
+
+
+def foreign(source: str, doc: Any) -> Skipped | None:
+    """A Skipped when ``doc`` names an API group other than servingopt's.
+
+    Documents of the servingopt group (any version, any kind) and documents without
+    a usable apiVersion are not foreign: they get validated, so they fail loudly.
+    """
+    api_version = doc.get("apiVersion") if isinstance(doc, dict) else None
+    if not isinstance(api_version, str) or not api_version:
+        return None
+    if api_version.split("/", 1)[0] == API_VERSION.split("/", 1)[0]:
+        return None
+    metadata = doc.get("metadata")
+    name = metadata.get("name", "?") if isinstance(metadata, dict) else "?"
+    return Skipped(source, api_version, str(doc.get("kind") or "?"), str(name))
 
 
 def _path(loc: Iterable[int | str]) -> str:
@@ -144,26 +188,42 @@ def catalog_problems(ms: ModelServing, catalog: InstanceCatalog) -> Iterator[Pro
                 )
 
 
+def validate_stream(path: Path, catalog: InstanceCatalog | None = None) -> list[Result | Skipped]:
+    """Validate the servingopt documents of a file or stream; skip other API groups.
+
+    Raises :class:`~servingopt.api.yamlio.InputError` when it cannot be read or parsed.
+    """
+    out: list[Result | Skipped] = []
+    for source, doc in load_documents(path):
+        out.append(foreign(source, doc) or validate_document(doc, source, catalog))
+    return out
+
+
 def validate_file(path: Path, catalog: InstanceCatalog | None = None) -> list[Result]:
-    """Validate every document of a YAML file."""
+    """Validate every servingopt document of a YAML file.
+
+    A file that cannot be read or parsed gives one Result holding why.
+    """
     try:
-        docs = list(load_documents(path))
-    except yaml.YAMLError as error:
-        return [Result(str(path), "?", "?", (Problem("", f"invalid YAML: {error}"),), None)]
-    return [validate_document(doc, source, catalog) for source, doc in docs]
+        items = validate_stream(path, catalog)
+    except yamlio.InputError as error:
+        return [Result(error.source, "?", "?", (Problem("", error.reason),), None)]
+    return [item for item in items if isinstance(item, Result)]
 
 
 def load_one(path: Path, model: type[ApiModel]) -> Any:
     """Load and validate the first document of ``model``'s kind in a file.
 
-    Raises ValueError with every problem listed when it is invalid or absent.
+    Raises ValueError with every problem listed when it is invalid or absent, and
+    :class:`~servingopt.api.yamlio.InputError` (a ValueError) when the file cannot be
+    read or parsed.
     """
-    for result in validate_file(path):
-        if result.kind != model.__name__:
+    for result in validate_stream(path):
+        if isinstance(result, Skipped) or result.kind != model.__name__:
             continue
         if not result.ok:
             raise ValueError(
                 f"{path}: invalid {result.kind}:\n" + "\n".join(f"  {p}" for p in result.problems)
             )
         return result.obj
-    raise ValueError(f"{path}: no {model.__name__} document found")
+    raise ValueError(f"{yamlio.source_name(path)}: no {model.__name__} document found")

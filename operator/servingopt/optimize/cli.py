@@ -19,6 +19,7 @@ import yaml
 from servingopt.cli import EXIT_INVALID_INPUT, EXIT_OK
 
 EXIT_INFEASIBLE = 4
+HISTORY_LIMIT_MIB = 256  # a year of minutes is about 30 MiB
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -53,33 +54,13 @@ def _fail(message: str) -> int:
 
 
 def cmd_plan(args: argparse.Namespace) -> int:
-    from servingopt.api import InstanceCatalog, ModelServing, ServingPolicy
-    from servingopt.api.catalog_gen import default_catalog
-    from servingopt.api.validation import load_one
-    from servingopt.optimize import Observation, plan
-    from servingopt.optimize.history import HistoryError, parse_history
+    from servingopt.optimize import plan
 
     try:
-        ms = load_one(args.file, ModelServing)
-        catalog = load_one(args.catalog, InstanceCatalog) if args.catalog else default_catalog()
-        policy = load_one(args.policy, ServingPolicy).spec if args.policy else None
-    except (OSError, ValueError) as error:
+        ms, catalog, policy = _documents(args)
+        observation = _observation(args)
+    except ValueError as error:  # InputError and HistoryError are ValueErrors too
         return _fail(str(error))
-    if args.rps is not None and not (args.rps >= 0 and args.rps != float("inf")):
-        return _fail("--rps must be a finite number >= 0")
-    hit = args.cache_hit_rate
-    if hit is not None and not 0 <= hit <= 1:
-        return _fail("--cache-hit-rate must be within 0..1")
-    extra: dict[str, Any] = {"demand_rps": args.rps, "cache_hit_rate": hit}
-    if args.history:
-        try:
-            observation = parse_history(args.history.read_text(), **extra)
-        except (OSError, HistoryError) as error:
-            return _fail(f"--history {args.history}: {error}")
-    elif args.rps is not None:
-        observation = Observation(**extra)
-    else:
-        return _fail("no demand: give --history CSV or --rps REQUESTS_PER_SECOND")
     decision = plan(ms.spec, catalog, policy, observation)
     doc = decision.to_json()
     if args.output == "json":
@@ -89,6 +70,55 @@ def cmd_plan(args: argparse.Namespace) -> int:
     else:
         print(render_table(ms.metadata.name or args.file.stem, ms.spec.slo.latency_p99_ms, doc))
     return EXIT_OK if decision.slo_feasible else EXIT_INFEASIBLE
+
+
+def _documents(args: argparse.Namespace) -> tuple[Any, Any, Any]:
+    """ModelServing, catalog and policy spec; ValueError naming the flag when invalid."""
+    from servingopt.api import InstanceCatalog, ModelServing, ServingPolicy
+    from servingopt.api.catalog_gen import default_catalog
+
+    paths = (("-f", args.file), ("--catalog", args.catalog), ("--policy", args.policy))
+    if [str(path) for _, path in paths if path is not None].count("-") > 1:
+        raise ValueError("`-` (standard input) can be given only once")
+    ms = _load("-f", args.file, ModelServing)
+    catalog = _load("--catalog", args.catalog, InstanceCatalog) if args.catalog else None
+    policy = _load("--policy", args.policy, ServingPolicy) if args.policy else None
+    return ms, catalog or default_catalog(), policy.spec if policy else None
+
+
+def _load(flag: str, path: Path, model: type[Any]) -> Any:
+    from servingopt.api.validation import load_one
+
+    try:
+        return load_one(path, model)
+    except ValueError as error:
+        raise ValueError(f"{flag} {error}") from None
+
+
+def _observation(args: argparse.Namespace) -> Any:
+    """Demand from --history and/or --rps; ValueError naming the flag when invalid."""
+    from servingopt.api.yamlio import MIB, InputError, read_text
+    from servingopt.optimize import Observation
+    from servingopt.optimize.history import MAX_RPS, parse_history
+
+    if args.rps is not None and not 0 <= args.rps <= MAX_RPS:  # also refuses nan
+        raise ValueError(f"--rps must be a number within 0..{MAX_RPS:g}, got {args.rps:g}")
+    hit = args.cache_hit_rate
+    if hit is not None and not 0 <= hit <= 1:
+        raise ValueError(f"--cache-hit-rate must be within 0..1, got {hit:g}")
+    extra: dict[str, Any] = {"demand_rps": args.rps, "cache_hit_rate": hit}
+    if args.history:
+        try:
+            text = read_text(args.history, limit=HISTORY_LIMIT_MIB * MIB)
+            # a UTF-8 byte-order mark (spreadsheet exports) is not part of the header
+            return parse_history(text.removeprefix("\ufeff"), **extra)
+        except InputError as error:
+            raise ValueError(f"--history {error}") from None
+        except ValueError as error:
+            raise ValueError(f"--history {args.history}: {error}") from None
+    if args.rps is None:
+        raise ValueError("no demand: give --history CSV or --rps REQUESTS_PER_SECOND")
+    return Observation(**extra)
 
 
 def _target(auto: dict[str, Any]) -> str:

@@ -22,6 +22,7 @@ from servingopt.optimize.observation import Observation, RunningConfig
 REQUIRED = ("timestamp", "requests_per_second")
 NUMERIC = ("p99_latency_ms", "replicas", "max_batch_size")
 TEXT = ("instance_type", "variant")
+MAX_RPS = 1e9  # far above any one model's traffic; beyond it replica counts overflow
 
 
 class HistoryError(ValueError):
@@ -41,7 +42,7 @@ def parse_timestamp(text: str) -> float:
     return stamp.timestamp()
 
 
-def _number(text: str, line: int, column: str, *, required: bool) -> float:
+def _number(text: str, line: int, column: str, *, required: bool, most: float = math.inf) -> float:
     if not text.strip():
         if required:
             raise HistoryError(f"line {line}: {column} is empty")
@@ -50,20 +51,20 @@ def _number(text: str, line: int, column: str, *, required: bool) -> float:
         value = float(text)
     except ValueError:
         raise HistoryError(f"line {line}: {column} {text!r} is not a number") from None
-    if not math.isfinite(value) or value < 0:
-        raise HistoryError(f"line {line}: {column} must be a finite number >= 0, got {text!r}")
+    if not 0 <= value <= most or not math.isfinite(value):
+        bound = f"within 0..{most:g}" if math.isfinite(most) else "a finite number >= 0"
+        raise HistoryError(f"line {line}: {column} must be {bound}, got {text!r}")
     return value
 
 
 def parse_history(text: str, **observation: Any) -> Observation:
     """An :class:`Observation` from CSV text; extra keyword arguments pass through."""
     reader = csv.DictReader(io.StringIO(text))
-    header = [h.strip() for h in reader.fieldnames or []]
-    missing = [c for c in REQUIRED if c not in header]
-    if missing:
-        raise HistoryError(f"header must name {', '.join(REQUIRED)}; missing {', '.join(missing)}")
-    reader.fieldnames = header
-    rows = list(_rows(reader))
+    try:
+        rows = _read(reader)
+    except csv.Error as error:  # e.g. a field over the csv module's size limit
+        raise HistoryError(f"line {reader.line_num + 1}: {error}") from None
+    header = list(reader.fieldnames or [])
     if not rows:
         raise HistoryError("no data rows")
     rows.sort(key=lambda r: r[0])
@@ -95,6 +96,15 @@ def parse_history(text: str, **observation: Any) -> Observation:
     )
 
 
+def _read(reader: csv.DictReader[str]) -> list[tuple[float, dict[str, float], dict[str, str]]]:
+    header = [h.strip() for h in reader.fieldnames or []]
+    missing = [c for c in REQUIRED if c not in header]
+    if missing:
+        raise HistoryError(f"header must name {', '.join(REQUIRED)}; missing {', '.join(missing)}")
+    reader.fieldnames = header
+    return list(_rows(reader))
+
+
 def _rows(
     reader: Iterable[dict[str, str]],
 ) -> Iterable[tuple[float, dict[str, float], dict[str, str]]]:
@@ -104,13 +114,19 @@ def _rows(
             raise HistoryError(f"line {line}: timestamp is empty")
         try:
             ts = parse_timestamp(stamp)
-        except ValueError:
+            if not math.isfinite(ts):
+                raise ValueError(stamp)
+        except (ValueError, OverflowError):
             raise HistoryError(
                 f"line {line}: timestamp {stamp!r} is neither ISO-8601 nor unix seconds"
             ) from None
         nums = {
             "rps": _number(
-                row.get("requests_per_second") or "", line, "requests_per_second", required=True
+                row.get("requests_per_second") or "",
+                line,
+                "requests_per_second",
+                required=True,
+                most=MAX_RPS,
             )
         }
         for name in NUMERIC:

@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 
 from . import traces as T
+from .cli import check_output, load_trace, minutes, nonnegative_int
 from .compare import POLICY_LABELS, POLICY_NAMES, compare, make_policy
 from .engine import Policy
 from .policies import HPA_TARGET_SHARE, declared_capacity
@@ -38,6 +39,7 @@ LOAD_SHARE = 0.6
 DAY = 86400
 DEFAULT_SAMPLES = Path("samples/modelservings")
 DEFAULT_DATA = Path("../shared/data/traces")
+MAX_JOBS = 256
 
 
 @dataclass(frozen=True)
@@ -45,6 +47,7 @@ class TraceCase:
     name: str
     build: Callable[[int], T.Trace]
     optimistic: bool = False
+    path: Path | None = None  # the public trace's CSV
 
 
 def trace_cases(quick: bool, data_dir: Path | None) -> list[TraceCase]:
@@ -73,7 +76,8 @@ def trace_cases(quick: bool, data_dir: Path | None) -> list[TraceCase]:
         for stem in ("azure-llm-2023-conv", "azure-llm-2023-code", "alibaba-genai-2026-qps"):
             path = data_dir / f"{stem}.csv"
             if path.exists():
-                cases.append(TraceCase(stem, _loader(path, 12 * hours if quick else None)))
+                build = _loader(path, 12 * hours if quick else None)
+                cases.append(TraceCase(stem, build, path=path))
     return cases
 
 
@@ -214,9 +218,9 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     )
     p.add_argument("--policies", default=",".join(POLICY_NAMES))
     p.add_argument("--traces", help="only these trace cases (comma-separated)")
-    p.add_argument("--replan-minutes", type=float, help="default: each policy's own interval")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("-j", "--jobs", type=int, default=min(2, os.cpu_count() or 1))
+    p.add_argument("--replan-minutes", type=minutes, help="default: each policy's own interval")
+    p.add_argument("--seed", type=nonnegative_int, default=0)
+    p.add_argument("-j", "--jobs", type=jobs, default=min(2, os.cpu_count() or 1))
     p.add_argument(
         "-o",
         "--output",
@@ -226,6 +230,17 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     )
     p.add_argument("--out", type=Path, help="also write the JSON here")
     p.set_defaults(func=run)
+
+
+def jobs(text: str) -> int:
+    """argparse type: worker processes, 1..MAX_JOBS."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if not 1 <= value <= MAX_JOBS:
+        raise argparse.ArgumentTypeError(f"{text!r} must be within 1..{MAX_JOBS}")
+    return value
 
 
 def _inputs_problem(args: argparse.Namespace) -> str | None:
@@ -244,6 +259,23 @@ def _inputs_problem(args: argparse.Namespace) -> str | None:
     unknown = [n for n in args.policies.split(",") if n and n not in POLICY_NAMES]
     if unknown:
         return f"--policies: unknown {', '.join(unknown)} (known: {', '.join(POLICY_NAMES)})"
+    try:
+        check_output("--out", args.out)
+    except ValueError as error:
+        return str(error)
+    return None
+
+
+def _traces_problem(cases: list[TraceCase], seed: int) -> str | None:
+    """Why a public trace of --data cannot be replayed (None: all can); checked here, in
+    this process, because a worker's error would surface as a traceback."""
+    for case in cases:
+        if case.path is None:
+            continue
+        try:
+            load_trace(str(case.path), seed=seed, flag="--data")
+        except ValueError as error:
+            return str(error)
     return None
 
 
@@ -280,6 +312,10 @@ def run(args: argparse.Namespace) -> int:
             print(f"error: --traces: unknown {missing} (known: {offered})", file=sys.stderr)
             return 2
         cases = [c for c in cases if c.name in wanted]
+    problem = _traces_problem(cases, args.seed)
+    if problem:
+        print(f"error: {problem}", file=sys.stderr)
+        return 2
     names = [n for n in args.policies.split(",") if n]
     replan_s = int(args.replan_minutes * 60) if args.replan_minutes else None
     jobs = [(s, CaseRef(c.name, args.quick, args.data)) for s in scenarios for c in cases]
@@ -306,7 +342,11 @@ def run(args: argparse.Namespace) -> int:
     }
     text = json.dumps(report, indent=2)
     if args.out:
-        args.out.write_text(text)
+        try:
+            args.out.write_text(text)
+        except OSError as error:
+            print(f"error: --out {args.out}: {error.strerror or error}", file=sys.stderr)
+            return 2
     if args.output == "json":
         print(text)
     elif args.output == "markdown":

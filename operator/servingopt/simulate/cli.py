@@ -3,23 +3,26 @@
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from servingopt.api import InstanceCatalog, ModelServing, ServingPolicy
+from servingopt.optimize.history import MAX_RPS
 
 from .compare import POLICY_LABELS, POLICY_NAMES, Comparison, compare, make_policy
 from .engine import Policy
-from .traces import Trace, resolve
+from .traces import MAX_SECONDS, Trace, resolve
 from .world import Scenario, initial_config_from_workload
 
 EXIT_OK = 0
 EXIT_INVALID_INPUT = 2
 DEFAULT_COMPARE = "static,hpa,threshold,offline"
+TRACE_LIMIT_MIB = 512  # the CSV loader keeps every row in memory
+MAX_TRUTH = 100.0  # reality 100x slower than declared is a typo, not a scenario
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -41,7 +44,9 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     p.add_argument("--serving-policy", type=Path, help="ServingPolicy YAML (default: API defaults)")
     p.add_argument("--workload", type=Path, help="the Deployment it starts from (initial config)")
     p.add_argument("--duration", help="replay length, e.g. 3600, 90m, 1d (generators; CSVs tile)")
-    p.add_argument("--peak-rps", type=positive, help="rescale so the per-minute peak is this")
+    p.add_argument(
+        "--peak-rps", type=at_most(MAX_RPS), help="rescale so the per-minute peak is this"
+    )
     p.add_argument("--scale", type=positive, help="multiply every rate by this")
     p.add_argument("--stretch", type=positive, help="stretch time by this factor")
     p.add_argument(
@@ -52,10 +57,10 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     p.add_argument("--spot-interruptions", action="store_true", help="draw spot interruptions")
     p.add_argument(
         "--replan-minutes",
-        type=float,
+        type=minutes,
         help="servingopt re-plan period (default: the ServingPolicy's replanIntervalSeconds)",
     )
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=nonnegative_int, default=0)
     p.add_argument("-o", "--output", choices=("table", "json"), default="table")
     p.add_argument("--report", type=Path, help="write a self-contained HTML report here")
     p.set_defaults(func=run)
@@ -72,17 +77,49 @@ def positive(text: str) -> float:
     return value
 
 
+def at_most(limit: float) -> Callable[[str], float]:
+    """argparse type: a number > 0 and at most ``limit``."""
+
+    def check(text: str) -> float:
+        value = positive(text)
+        if value > limit:
+            raise argparse.ArgumentTypeError(f"{text!r} must be at most {limit:g}")
+        return value
+
+    return check
+
+
+def minutes(text: str) -> float:
+    """argparse type: a period of 1 s up to the longest replay, in minutes."""
+    value = at_most(MAX_SECONDS / 60)(text)
+    if value * 60 < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is shorter than one second")
+    return value
+
+
+def nonnegative_int(text: str) -> int:
+    """argparse type: a random seed, an integer >= 0 (what numpy accepts)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{text!r} must be >= 0")
+    return value
+
+
 def parse_duration(text: str) -> int:
     units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
     clean = text.strip().lower()
     number, unit = (clean[:-1], units[clean[-1]]) if clean and clean[-1] in units else (clean, 1)
     try:
-        seconds = int(float(number) * unit)
+        seconds = float(number) * unit
     except ValueError:
         raise ValueError(f"--duration {text!r}: expected seconds or 90m, 6h, 7d") from None
-    if seconds <= 0:
-        raise ValueError(f"--duration {text!r}: must be longer than 0 s")
-    return seconds
+    if not 1 <= seconds <= MAX_SECONDS:  # also refuses nan and inf
+        days = MAX_SECONDS // 86400
+        raise ValueError(f"--duration {text!r}: must be between 1 s and {days} days")
+    return int(seconds)
 
 
 def parse_truth(text: str) -> dict[str, float]:
@@ -93,8 +130,8 @@ def parse_truth(text: str) -> dict[str, float]:
             out[key if sep else "*"] = float(value if sep else key)
         except ValueError:
             raise ValueError(f"--truth {item!r}: expected FACTOR or TYPE=FACTOR") from None
-    if any(not v > 0 for v in out.values()):
-        raise ValueError("--truth: factors must be > 0")
+    if any(not 0 < v <= MAX_TRUTH for v in out.values()):  # also refuses nan
+        raise ValueError(f"--truth: factors must be > 0 and at most {MAX_TRUTH:g}")
     return out
 
 
@@ -117,35 +154,75 @@ def load_scenario(
     workload: Path | None = None,
     **options: Any,
 ) -> Scenario:
+    """The scenario of the files given; ValueError naming the flag when one is invalid."""
     from servingopt.api.catalog_gen import default_catalog
-    from servingopt.api.validation import load_one
 
-    serving = load_one(file, ModelServing)
-    cat = load_one(catalog, InstanceCatalog) if catalog else default_catalog()
-    pol = load_one(serving_policy, ServingPolicy) if serving_policy else ServingPolicy()
+    serving = _load("", file, ModelServing)
+    cat = _load("--catalog ", catalog, InstanceCatalog) if catalog else default_catalog()
+    pol = (
+        _load("--serving-policy ", serving_policy, ServingPolicy)
+        if serving_policy
+        else ServingPolicy()
+    )
     scenario = Scenario(serving, cat, pol, **options)
-    if workload:
-        with workload.open() as handle:
-            docs = [d for d in yaml.safe_load_all(handle) if d and d.get("kind") == "Deployment"]
-        if docs:
-            name, wanted = docs[0].get("metadata", {}).get("name"), serving.spec.target_ref.name
-            if name != wanted:
-                raise ValueError(
-                    f"--workload {workload}: Deployment {name!r} is not the ModelServing's "
-                    f"targetRef {wanted!r}"
-                )
-            initial = initial_config_from_workload(scenario, docs[0])
-            scenario = Scenario(serving, cat, pol, initial=initial, **options)
+    deployment = _target_deployment(workload, serving.spec.target_ref.name) if workload else None
+    if workload and deployment is not None:
+        try:
+            initial = initial_config_from_workload(scenario, deployment)
+        except (AttributeError, TypeError, IndexError, KeyError) as error:
+            # the manifest's shape is the user's: a list where a mapping belongs, and so on
+            raise ValueError(
+                f"--workload {workload}: a Deployment servingopt cannot read ({error})"
+            ) from None
+        scenario = Scenario(serving, cat, pol, initial=initial, **options)
     return scenario
 
 
+def _load(flag: str, path: Path, model: type[Any]) -> Any:
+    from servingopt.api.validation import load_one
+
+    try:
+        return load_one(path, model)
+    except ValueError as error:
+        raise ValueError(f"{flag}{error}") from None
+
+
+def _target_deployment(path: Path, wanted: str) -> dict[str, Any] | None:
+    """The first Deployment of --workload (None: there is none); it must be the target."""
+    from servingopt.api.yamlio import InputError, load_documents
+
+    try:
+        docs = load_documents(path)
+    except InputError as error:
+        raise ValueError(f"--workload {error}") from None
+    found = [d for d in docs if isinstance(d, dict) and d.get("kind") == "Deployment"]
+    if not found:
+        return None
+    metadata = found[0].get("metadata")
+    name = metadata.get("name") if isinstance(metadata, dict) else None
+    if name != wanted:
+        raise ValueError(
+            f"--workload {path}: Deployment {name!r} is not the ModelServing's targetRef {wanted!r}"
+        )
+    return found[0]
+
+
 def shape_trace(trace: Trace, args: argparse.Namespace) -> Trace:
+    """--stretch, --scale, --peak-rps applied; ValueError when the result cannot replay."""
     if args.stretch:
-        trace = trace.stretched(args.stretch)
+        try:
+            trace = trace.stretched(args.stretch)
+        except ValueError as error:
+            raise ValueError(f"--stretch {args.stretch:g}: {error}") from None
     if args.scale:
         trace = trace.scaled(args.scale)
     if args.peak_rps:
         trace = trace.scaled_to_peak(args.peak_rps)
+    if not trace.peak_rps <= MAX_RPS:  # Poisson draws and replica counts overflow beyond
+        raise ValueError(
+            f"--trace {args.trace}: demand peaks at {trace.peak_rps:.4g} req/s, more than "
+            f"{MAX_RPS:g} (see --scale, --peak-rps)"
+        )
     return trace
 
 
@@ -165,26 +242,63 @@ def progress_printer(enabled: bool) -> Any:
     return show
 
 
+def load_trace(
+    spec: str, seconds: int | None = None, seed: int = 0, flag: str = "--trace"
+) -> Trace:
+    """--trace: a CSV file (read through the bounded UTF-8 reader first) or a generator."""
+    from servingopt.api.yamlio import MIB, InputError, read_text
+
+    path = Path(spec)
+    try:
+        if path.suffix.lower() == ".csv" or path.exists():
+            read_text(path, limit=TRACE_LIMIT_MIB * MIB)  # unreadable, too large, not UTF-8
+        return resolve(spec, seconds=seconds, seed=seed)
+    except InputError as error:
+        raise ValueError(f"{flag} {error}") from None
+    except (ValueError, TypeError, AttributeError, KeyError, IndexError, csv.Error) as error:
+        # the CSV's rows are the user's: short rows, text where numbers belong
+        raise ValueError(f"{flag} {spec}: {error}") from None
+    except MemoryError:
+        raise ValueError(f"{flag} {spec}: too large to replay") from None
+
+
+def check_output(flag: str, path: Path | None) -> None:
+    """Refuse an output path that cannot be written before a long run, not after it."""
+    if path is None:
+        return
+    if path.is_dir():
+        raise ValueError(f"{flag} {path}: is a directory")
+    if not path.parent.is_dir():
+        raise ValueError(f"{flag} {path}: no such directory {path.parent}")
+
+
+def _setup(args: argparse.Namespace) -> tuple[Scenario, Trace, list[Policy]]:
+    """Everything run() needs from the command line; ValueError naming what is wrong."""
+    check_output("--report", args.report)
+    seconds = parse_duration(args.duration) if args.duration else None
+    scenario = load_scenario(
+        args.file,
+        args.catalog,
+        args.serving_policy,
+        args.workload,
+        truth_factors=parse_truth(args.truth),
+        spot_interruptions=args.spot_interruptions,
+    )
+    check_truth(scenario)
+    trace = shape_trace(load_trace(args.trace, seconds, args.seed), args)
+    names = [args.policy, *(n for n in args.compare.split(",") if n and n != args.policy)]
+    policies: list[Policy] = []
+    for name in names:
+        options = {}
+        if name == "servingopt" and args.replan_minutes:
+            options["replan_seconds"] = int(args.replan_minutes * 60)
+        policies.append(make_policy(name, **options))
+    return scenario, trace, policies
+
+
 def run(args: argparse.Namespace) -> int:
     try:
-        seconds = parse_duration(args.duration) if args.duration else None
-        scenario = load_scenario(
-            args.file,
-            args.catalog,
-            args.serving_policy,
-            args.workload,
-            truth_factors=parse_truth(args.truth),
-            spot_interruptions=args.spot_interruptions,
-        )
-        check_truth(scenario)
-        trace = shape_trace(resolve(args.trace, seconds=seconds, seed=args.seed), args)
-        names = [args.policy, *(n for n in args.compare.split(",") if n and n != args.policy)]
-        policies: list[Policy] = []
-        for name in names:
-            options = {}
-            if name == "servingopt" and args.replan_minutes:
-                options["replan_seconds"] = int(args.replan_minutes * 60)
-            policies.append(make_policy(name, **options))
+        scenario, trace, policies = _setup(args)
     except (OSError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_INVALID_INPUT
@@ -194,7 +308,11 @@ def run(args: argparse.Namespace) -> int:
     if args.report:
         from .report import render
 
-        args.report.write_text(render(result))
+        try:
+            args.report.write_text(render(result))
+        except OSError as error:
+            print(f"error: --report {args.report}: {error.strerror or error}", file=sys.stderr)
+            return EXIT_INVALID_INPUT
         print(f"wrote {args.report}", file=sys.stderr)
     if args.output == "json":
         print(json.dumps(result.to_json(), indent=2))

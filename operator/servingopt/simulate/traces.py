@@ -40,6 +40,16 @@ FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
 
 DAY = 86400
+MAX_SECONDS = 366 * DAY  # a year at one-second resolution: about 250 MB per array
+
+
+def check_length(seconds: float, what: str = "the trace") -> None:
+    """Refuse replays longer than MAX_SECONDS (or NaN) before arrays are allocated."""
+    if not seconds <= MAX_SECONDS:
+        raise ValueError(
+            f"{what} would last {seconds / DAY:.4g} days; at most {MAX_SECONDS // DAY} can be "
+            "replayed"
+        )
 
 
 @dataclass(frozen=True, eq=False)
@@ -93,6 +103,7 @@ class Trace:
         """Time stretched by ``factor`` (2: events last twice as long), linear resampling."""
         if not (factor > 0 and math.isfinite(factor)):
             raise ValueError("stretch factor must be a finite number > 0")
+        check_length(self.seconds * factor, "the stretched trace")
         n = max(1, round(self.seconds * factor))
         src = (np.arange(n) + 0.5) / factor - 0.5
         rates = np.interp(src, np.arange(self.seconds), self.rates)
@@ -243,6 +254,7 @@ def generate(spec: str, *, seconds: int | None = None, seed: int = 0) -> Trace:
     if seconds is not None:
         kwargs["seconds"] = seconds
     if "seconds" in kwargs:
+        check_length(kwargs["seconds"])
         kwargs["seconds"] = int(kwargs["seconds"])
     try:
         trace = GENERATORS[name](seed=seed, **kwargs)
@@ -284,6 +296,7 @@ def from_timestamps(times_s: npt.ArrayLike, name: str = "timestamps") -> Trace:
     t = np.sort(np.asarray(times_s, dtype=np.float64))
     if t.size == 0:
         raise ValueError("no request timestamps")
+    check_length(t[-1] - t[0] + 1)
     seconds = int(t[-1] - t[0]) + 1
     counts = np.bincount((t - t[0]).astype(np.int64), minlength=seconds).astype(np.int64)
     return Trace(name, counts.astype(np.float64), counts=counts, description=f"{t.size} requests")
@@ -298,6 +311,7 @@ def from_rates(times_s: npt.ArrayLike, rates: npt.ArrayLike, name: str = "rates"
     if t.size == 0:
         raise ValueError("no rate samples")
     step = float(np.median(np.diff(t))) if t.size > 1 else 60.0
+    check_length(t[-1] - t[0] + step)
     seconds = max(1, round(t[-1] - t[0] + step))
     index = np.searchsorted(t - t[0], np.arange(seconds), side="right") - 1
     return Trace(name, np.maximum(r[np.clip(index, 0, t.size - 1)], 0.0))
