@@ -230,7 +230,7 @@ async def test_a_hung_server_holds_a_sample_no_longer_than_the_deadline(
         elapsed = time.monotonic() - started
     print(f"hung server: sample ended after {elapsed:.2f} s")
     assert got.reason == UNREACHABLE and "no complete answer within 1 s" in got.message
-    assert 0.9 < elapsed < 2.5
+    assert 0.9 < elapsed < 3.0
     assert our_tasks() == []  # no query left running behind the reconcile
 
 
@@ -255,7 +255,7 @@ async def test_a_trickling_server_holds_a_sample_no_longer_than_the_deadline(
         got = await PrometheusSource(c, deadline=1.0).sample(REQUEST)
         elapsed = time.monotonic() - started
     assert got.reason == UNREACHABLE and "within 1 s" in got.message
-    assert 0.9 < elapsed < 2.5
+    assert 0.9 < elapsed < 3.0
     assert our_tasks() == []
 
 

@@ -285,3 +285,16 @@ async def test_an_answer_with_too_many_series_is_refused(
     kmock["get /api/v1/query_range"] << matrix("250")
     got = await source(kmock).sample(REQUEST)
     assert got.reason == UNREACHABLE and "more than 100 series" in got.message
+
+
+async def test_an_instant_matrix_without_points_is_no_data(
+    kmock: kmock.RawHandler, source: Any
+) -> None:
+    empty_series = {
+        "status": "success",
+        "data": {"resultType": "matrix", "result": [{"metric": {}, "values": []}]},
+    }
+    kmock["get /api/v1/query"] << empty_series
+    kmock["get /api/v1/query_range"] << empty_series
+    got = await source(kmock).sample(REQUEST)  # a sample, not an exception
+    assert got.reason in (NOT_A_NUMBER, NO_DATA) and not got.available

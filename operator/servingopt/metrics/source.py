@@ -121,7 +121,8 @@ def _lag(answers: _Answers, now: float) -> float:
     lag = 0.0
     for series in (*answers.instant.values(), answers.freshness):
         for s in series:
-            lag = max(lag, *(abs(t - now) for t, _ in s.samples))
+            for t, _ in s.samples:
+                lag = max(lag, abs(t - now))
     for series in answers.histories:
         for s in series:
             for t, _ in s.samples:
