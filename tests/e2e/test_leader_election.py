@@ -211,13 +211,18 @@ def test_a_leader_that_could_not_renew_stops_and_exits_non_zero(
     a, b = replicas
     assert a.proc is not None
     a.proc.send_signal(signal.SIGSTOP)  # a frozen leader renews nothing
+    frozen = time.monotonic()
     try:
         wait_until(lambda: leading(b, "replica-b"), KILL_BOUND + 30, "replica b to take over")
     finally:
         a.proc.send_signal(signal.SIGCONT)
     resumed = time.monotonic()
     code = a.proc.wait(RETRY_PERIOD_S + 15)
-    print(f"\nresumed leader exited {code} after {time.monotonic() - resumed:.1f} s")
+    print(
+        f"\nSIGSTOP: standby held the Lease after {resumed - frozen:.1f} s; the resumed "
+        f"leader exited {code} after {time.monotonic() - resumed:.1f} s"
+    )
+    assert resumed - frozen <= KILL_BOUND
     assert code == 5  # EXIT_LEADERSHIP_LOST: restarted, it campaigns as a standby
     assert "lost the lease" in a.log_path.read_text()
     assert lease(kubectl)["holderIdentity"] == "replica-b"

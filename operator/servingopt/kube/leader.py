@@ -292,6 +292,9 @@ class LeaderElector:
         try:
             written = await self._write(spec, create=action is Action.CREATE)
         except ApiError as error:
+            if error.status == 404 and action is Action.CREATE:
+                log.warning("leader: cannot create lease %s: %s", self._desc(), error.message)
+                return Action.WAIT  # its namespace does not exist (yet)
             if error.status in (409, 404):  # someone else wrote first (or deleted it)
                 log.info("leader: %s of %s lost a race: %s", action.value, self._desc(), error)
                 return Action.WAIT
@@ -309,7 +312,7 @@ class LeaderElector:
             try:
                 action = await self._bounded(self.step(), self.config.renew_deadline)
             except (ApiError, TimeoutError) as error:
-                log.warning("leader: reading lease %s failed: %s", self._desc(), error)
+                log.warning("leader: trying lease %s failed: %s", self._desc(), error)
                 action = Action.WAIT
             if action in (Action.CREATE, Action.ACQUIRE, Action.RENEW):
                 self._set_leading(True, action)

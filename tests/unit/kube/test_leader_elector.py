@@ -23,6 +23,7 @@ class FakeLeases:
         self.failing = False  # every request answers 503
         self.hanging = False  # every request hangs
         self.writes = 0
+        self.no_namespace = False  # create answers 404
 
     async def _enter(self) -> None:
         if self.hanging:
@@ -36,6 +37,8 @@ class FakeLeases:
 
     async def create(self, path: str, body: Mapping[str, Any]) -> dict[str, Any]:
         await self._enter()
+        if self.no_namespace:
+            raise ApiError(404, "NotFound", 'namespaces "servingopt-system" not found')
         if self.lease is not None:
             raise ApiError(409, "AlreadyExists", "exists")
         return self._store(body)
@@ -175,3 +178,12 @@ async def test_a_leader_that_reads_another_holder_loses_at_once() -> None:
     store.lease["spec"]["holderIdentity"] = "intruder"
     with pytest.raises(LeadershipLost, match="intruder"):
         await asyncio.wait_for(a.keep(), 2)
+
+
+async def test_a_missing_namespace_keeps_the_candidate_waiting() -> None:
+    store, clock = FakeLeases(), Clock()
+    store.no_namespace = True
+    a = elector(store, "a", clock)
+    assert await a.step() is Action.WAIT
+    store.no_namespace = False
+    assert await a.step() is Action.CREATE
