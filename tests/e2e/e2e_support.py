@@ -22,6 +22,8 @@ from typing import Any
 
 import yaml
 
+from servingopt.metrics.source import MetricsSample, SampleRequest
+
 ROOT = Path(__file__).resolve().parents[2]
 LATENCY_BUCKETS = (0.005, 0.01, 0.02, 0.04, 0.08, 0.16, 0.32)
 
@@ -308,3 +310,19 @@ def modelserving(policy: str, mode: str = "Auto") -> dict[str, Any]:
     spec["policyRef"] = {"name": policy}
     spec["metrics"] = {"preset": "generic", "windowSeconds": 30}
     return doc
+
+
+class ScriptedSource:
+    """1500 req/s for the last hour; p99 set by the test."""
+
+    def __init__(self, now: float) -> None:
+        self.history = tuple((now - 60 * i, 1500.0) for i in range(60, -1, -1))
+        self.p99_ms = 10.0
+
+    async def sample(self, _: SampleRequest) -> MetricsSample:
+        return MetricsSample(
+            request_rate=1500.0,
+            p99_latency_ms=self.p99_ms,
+            replicas=3,
+            demand_history=self.history,
+        )

@@ -5,31 +5,14 @@ from __future__ import annotations
 
 import time
 
-from e2e_support import modelserving, workload
+from e2e_support import ScriptedSource, modelserving, workload
 
 from servingopt.controller.reconcile import Deps, reconcile
 from servingopt.devcluster import DevCluster, Kubectl, wait_until
 from servingopt.kube.client import Credentials, KubeClient
 from servingopt.kube.manifests import rollout_in_flight
-from servingopt.metrics.source import MetricsSample, SampleRequest
 
 DEPLOY = "resnet50-classifier"
-
-
-class ScriptedSource:
-    """1500 req/s for the last hour; p99 set by the test."""
-
-    def __init__(self, now: float) -> None:
-        self.history = tuple((now - 60 * i, 1500.0) for i in range(60, -1, -1))
-        self.p99_ms = 10.0
-
-    async def sample(self, _: SampleRequest) -> MetricsSample:
-        return MetricsSample(
-            request_rate=1500.0,
-            p99_latency_ms=self.p99_ms,
-            replicas=3,
-            demand_history=self.history,
-        )
 
 
 async def test_breach_after_a_change_rolls_back(

@@ -167,3 +167,12 @@ def report(
     if projected_hourly is not None and demand_rps and demand_rps > 0:
         per_million = projected_hourly / (demand_rps * 3600) * 1e6
     return CostReport(current.hourly, projected_hourly, baseline_hourly, per_million, savings)
+
+
+def status_spend(status: Mapping[str, Any]) -> float:
+    """$/h a ModelServing stands for, from its status: the larger of what its pods cost
+    now and what servingopt last applied to it (a rollout may not have caught up)."""
+    current = (status.get("cost") or {}).get("currentHourly")
+    applied = (status.get("applied") or {}).get("hourlyCost")
+    values = [float(v) for v in (current, applied) if isinstance(v, int | float)]
+    return max([v for v in values if math.isfinite(v) and v >= 0] or [0.0])

@@ -20,7 +20,7 @@ from typing import Any
 import kopf
 
 from servingopt.api import GROUP, VERSION, ModelServing, ServingPolicySpec
-from servingopt.kube import io
+from servingopt.kube import io, paths
 from servingopt.kube import manifests as m
 from servingopt.kube.client import ApiError, Credentials, KubeClient, scoped
 from servingopt.metrics.exported import OperatorMetrics
@@ -47,9 +47,10 @@ class Runtime:
     options: Options
     kube: KubeClient
     metrics: OperatorMetrics
-    locks: dict[tuple[str, str], asyncio.Lock] = field(default_factory=dict)
+    # One reconcile at a time per namespace: a namespace budget is checked against the
+    # siblings' status, which must not change between that read and this apply.
+    locks: dict[str, asyncio.Lock] = field(default_factory=dict)
     next_due: dict[tuple[str, str], float] = field(default_factory=dict)
-    projected: dict[tuple[str, str], float] = field(default_factory=dict)
     rolling: dict[tuple[str, str], bool] = field(default_factory=dict)
     prometheus: PrometheusPool = field(init=False)
 
@@ -107,7 +108,6 @@ def _deps(runtime: Runtime, indexes: Mapping[str, Any]) -> Deps:
         metrics=runtime.metrics,
         default_prometheus_url=runtime.options.prometheus_url,
         nodes=nodes,
-        projected_by_ms=runtime.projected,
         lookup=lookup,
         list_policies=list_policies if policies is not None else None,
         namespace_labels=namespace_labels if namespaces is not None else None,
@@ -118,10 +118,15 @@ async def _run(body: Mapping[str, Any], memo: Any, indexes: Mapping[str, Any]) -
     runtime: Runtime = memo.runtime
     meta = body["metadata"]
     key = (meta["namespace"], meta["name"])
-    lock = runtime.locks.setdefault(key, asyncio.Lock())
+    lock = runtime.locks.setdefault(meta["namespace"], asyncio.Lock())
     async with lock:
         try:
-            result = await reconcile(_deps(runtime, indexes), body)
+            # The body kopf delivered may predate a reconcile that ran while this one
+            # waited for the lock; its state annotation and status must be current.
+            fresh = await runtime.kube.get(paths.modelserving(*key))
+            if fresh is None:
+                return
+            result = await reconcile(_deps(runtime, indexes), fresh)
         except ApiError as error:
             raise kopf.TemporaryError(f"API error: {error}", delay=10) from error
     interval = result.replan_seconds or float(ServingPolicySpec().replan_interval_seconds)
@@ -256,4 +261,3 @@ async def release(body: kopf.Body, memo: kopf.Memo, **kwargs: Any) -> None:
                 f"releasing the Deployment failed: {error}", delay=5
             ) from error
     runtime.metrics.forget(meta["namespace"], meta["name"])
-    runtime.projected.pop((meta["namespace"], meta["name"]), None)

@@ -67,7 +67,6 @@ class Deps:
     default_prometheus_url: str | None = None
     # Caches filled by kopf indexes; empty means "read from the API".
     nodes: Mapping[str, dict[str, Any]] = field(default_factory=dict)
-    projected_by_ms: dict[tuple[str, str], float] = field(default_factory=dict)
     lookup: Callable[[str], Awaitable[dict[str, Any] | None]] | None = None
     # ServingPolicy name -> spec, and a namespace's labels (kopf indexes; None: the API).
     list_policies: Callable[[], Awaitable[dict[str, Any]]] | None = None
@@ -204,6 +203,22 @@ async def _governance(deps: Deps, namespace: str, spec: ModelServingSpec) -> ten
     return tenancy.select_policy(policies, namespace, labels, requested)
 
 
+async def _namespace_spend(
+    deps: Deps, meta: Mapping[str, Any], policy: ServingPolicySpec
+) -> float:
+    """$/h of the namespace's other ModelServings, read from their status in the cluster
+    (what their pods cost now, or what was last applied when that is more), so a budget
+    holds across restarts and replicas. Read only when a namespace budget is set."""
+    if policy.budgets.max_hourly_cost_per_namespace is None:
+        return 0.0
+    siblings = await deps.kube.list(paths.modelservings(meta["namespace"]))
+    return sum(
+        costs.status_spend(item.get("status") or {})
+        for item in siblings
+        if item.get("metadata", {}).get("name") != meta["name"]
+    )
+
+
 async def governing_catalog(
     deps: Deps, namespace: str, spec: ModelServingSpec
 ) -> InstanceCatalog | None:
@@ -294,11 +309,7 @@ async def _reconcile(deps: Deps, body: Mapping[str, Any], now: float) -> Result:
     sample = await _sample(deps, ctx)
     corrections = planning.corrections_from_dict(saved.get("corrections") or {})
 
-    others = sum(
-        v
-        for (ns, name), v in deps.projected_by_ms.items()
-        if ns == meta["namespace"] and name != meta["name"]
-    )
+    others = await _namespace_spend(deps, meta, ctx.policy)
     decision: Decision | None = None
     proposal = None
     if sample.available:
@@ -372,8 +383,6 @@ async def _reconcile(deps: Deps, body: Mapping[str, Any], now: float) -> Result:
         baseline = costs.first_baseline(running_cost, sample.request_rate)
     projected = proposal.hourly_cost if proposal is not None else None
     report = costs.report(running_cost, projected, baseline, sample.request_rate)
-    if projected is not None:
-        deps.projected_by_ms[(meta["namespace"], meta["name"])] = projected
 
     findings = Findings(
         generation=generation,
