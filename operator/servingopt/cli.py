@@ -63,13 +63,17 @@ def cmd_crds(args: argparse.Namespace) -> int:
     if args.stdout:
         print("---\n".join(crdgen.render_all().values()), end="")
         return EXIT_OK
-    if args.check:
-        problems = crdgen.stale(args.dir)
-        for problem in problems:
-            print(f"stale CRD {args.dir}/{problem}; run `servingopt crds`", file=sys.stderr)
-        return 1 if problems else EXIT_OK
-    for path in crdgen.write(args.dir):
-        print(f"wrote {path}")
+    try:
+        if args.check:
+            problems = crdgen.stale(args.dir)
+            for problem in problems:
+                print(f"stale CRD {args.dir}/{problem}; run `servingopt crds`", file=sys.stderr)
+            return 1 if problems else EXIT_OK
+        for path in crdgen.write(args.dir):
+            print(f"wrote {path}")
+    except OSError as error:  # a --dir that is a file, read-only, or under a missing parent
+        print(f"error: --dir {args.dir}: {error.strerror or error}", file=sys.stderr)
+        return EXIT_INVALID_INPUT
     return EXIT_OK
 
 

@@ -449,3 +449,31 @@ def test_closed_stdout_pipe_exits_quietly(tmp_path: Path) -> None:
     assert writer.wait(timeout=60) == EXIT_INVALID_INPUT
     assert head.stdout == b"/"  # the first byte of "/tmp/…/stream.yaml#0 v1 ConfigMap/c0: …"
     assert err == ""
+
+
+@pytest.mark.parametrize(
+    "mutation",
+    [{"metadata": [1]}, {"metadata": "x"}, {"metadata": {"name": [1]}}, {"spec": [1]},
+     {"spec": None}, {"apiVersion": [1]}, {"kind": {"a": 1}}],
+    ids=lambda m: yaml.safe_dump(m, default_flow_style=True).strip(),
+)  # fmt: skip
+def test_wrong_shapes_are_problems_not_crashes(
+    mutation: dict[str, object], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    doc = {**yaml.safe_load(SAMPLE.read_text()), **mutation}
+    path = tmp_path / "shape.yaml"
+    path.write_text(yaml.safe_dump(doc))
+    code, out, _ = run(["validate", "-q", "-f", str(path)], capsys)
+    assert code == EXIT_INVALID_INPUT and out.startswith(f"{path}#0 ")
+    code, _, err = run(["plan", "-f", str(path), "--rps", "100"], capsys)
+    assert code == EXIT_INVALID_INPUT and err.startswith(f"error: -f {path}: ")
+
+
+def test_crds_dir_that_cannot_be_written(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    code, out, err = run(["crds", "--dir", str(blocker / "crds")], capsys)
+    assert code == EXIT_INVALID_INPUT and out == ""
+    assert one_error_line(err) == f"error: --dir {blocker / 'crds'}: Not a directory"

@@ -136,7 +136,8 @@ def validate_document(
     if not isinstance(doc, dict):
         return Result(source, "?", "?", (Problem("", "document is not a mapping"),), None)
     kind = str(doc.get("kind", ""))
-    name = str((doc.get("metadata") or {}).get("name", "?"))
+    metadata = doc.get("metadata")  # any shape: pydantic reports a wrong one below
+    name = str(metadata.get("name", "?")) if isinstance(metadata, dict) else "?"
     if doc.get("apiVersion") != API_VERSION:
         problem = Problem("apiVersion", f"must be {API_VERSION!r}, got {doc.get('apiVersion')!r}")
         return Result(source, kind or "?", name, (problem,), None)
