@@ -26,7 +26,7 @@ from servingopt.metrics.limits import (
     DEFAULT_TIMEOUT_SECONDS,
 )
 
-from .leadership import EXIT_LEADERSHIP_LOST, run_elected
+from .leadership import exit_now, run_elected
 from .settings import Options
 
 EXIT_INVALID_INPUT = 2  # as servingopt.cli (which imports this module: no import back)
@@ -201,8 +201,11 @@ def serve_metrics(bind: str, registry: Any) -> None:
     start_http_server(int(port), addr=host or "127.0.0.1", registry=registry)
 
 
-async def run(options: Options, stop: asyncio.Event | None = None) -> None:
-    """Run the operator until ``stop`` is set (or forever)."""
+async def run(
+    options: Options, stop: asyncio.Event | None = None, *, exit_on_loss: bool = False
+) -> None:
+    """Run the operator until ``stop`` is set (or forever). With leader election, a lost
+    Lease raises :class:`LeadershipLost`, or ends the process (``exit_on_loss``)."""
     import kopf
 
     from servingopt.metrics.exported import OperatorMetrics
@@ -228,8 +231,15 @@ async def run(options: Options, stop: asyncio.Event | None = None) -> None:
 
     if options.election is None:
         await operator(stop, None)
-    else:
+        return
+    try:
         await run_elected(options, metrics, operator, stop or asyncio.Event())
+    except LeadershipLost as lost:
+        if not exit_on_loss:
+            raise
+        # Not through asyncio.run's cleanup: it waits for every task left, and kopf's may
+        # not end (seen when the Lease was lost during kopf's start-up).
+        exit_now(str(lost))
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -249,9 +259,5 @@ def cmd_run(args: argparse.Namespace) -> int:
         return EXIT_INVALID_INPUT
     kopf.configure(verbose=args.verbose, log_prefix=True)
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
-    try:
-        asyncio.run(run(options))
-    except LeadershipLost as lost:
-        logging.getLogger("servingopt.leader").error("leader: exiting: %s", lost)
-        return EXIT_LEADERSHIP_LOST
+    asyncio.run(run(options, exit_on_loss=True))
     return 0

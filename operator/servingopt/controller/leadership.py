@@ -16,10 +16,11 @@ import contextlib
 import logging
 import os
 import signal
+import sys
 import threading
 import urllib.parse
 from collections.abc import AsyncIterator, Callable, Coroutine
-from typing import Any
+from typing import Any, NoReturn
 
 from aiohttp import web
 
@@ -110,9 +111,7 @@ async def _stop_now(operator: asyncio.Task[None], stop: asyncio.Event, grace: fl
         done, _ = await asyncio.wait({operator}, timeout=grace)
     if not done:
         # Never act beside the next leader: end the process here.
-        log.critical("leader: the operator did not stop in time; exiting")
-        logging.shutdown()
-        os._exit(EXIT_LEADERSHIP_LOST)
+        exit_now("the operator did not stop in time")
     if not operator.cancelled() and operator.exception() is not None:
         log.warning("leader: the operator stopped with %r", operator.exception())
 
@@ -123,6 +122,16 @@ async def _take_signals_back(ready: asyncio.Event, stop: asyncio.Event) -> None:
     waits on the stop flag), and the Lease is released that much sooner."""
     await ready.wait()
     _stop_on_signals(stop)
+
+
+def exit_now(reason: str) -> NoReturn:
+    """End the process with :data:`EXIT_LEADERSHIP_LOST` at once (no cleanup that could
+    wait on a task that does not end); restarted, it stands by."""
+    log.error("leader: exiting: %s", reason)
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(EXIT_LEADERSHIP_LOST)
 
 
 def _stop_on_signals(stop: asyncio.Event) -> None:
