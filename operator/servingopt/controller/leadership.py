@@ -62,12 +62,12 @@ async def run_elected(
         async with standby_health(options.liveness, config.identity):
             if not await elector.acquire(stop):
                 return
-        await _lead(elector, run_operator, stop, config)
+        await lead(elector, run_operator, stop, config)
     finally:
         await kube.close()
 
 
-async def _lead(
+async def lead(
     elector: LeaderElector, run_operator: RunOperator, stop: asyncio.Event, config: ElectionConfig
 ) -> None:
     # These tasks exist before kopf starts: on its way out kopf cancels every task created
