@@ -203,9 +203,7 @@ async def _governance(deps: Deps, namespace: str, spec: ModelServingSpec) -> ten
     return tenancy.select_policy(policies, namespace, labels, requested)
 
 
-async def _namespace_spend(
-    deps: Deps, meta: Mapping[str, Any], policy: ServingPolicySpec
-) -> float:
+async def _namespace_spend(deps: Deps, meta: Mapping[str, Any], policy: ServingPolicySpec) -> float:
     """$/h of the namespace's other ModelServings, read from their status in the cluster
     (what their pods cost now, or what was last applied when that is more), so a budget
     holds across restarts and replicas. Read only when a namespace budget is set."""
@@ -345,6 +343,14 @@ async def _reconcile(deps: Deps, body: Mapping[str, Any], now: float) -> Result:
             metrics_message=f"{sample.reason}: {sample.message}" if sample.reason else "",
             observed_p99_ms=sample.p99_latency_ms,
             rollout_in_flight=m.rollout_in_flight(state.deployment),
+            rollout_stalled=m.rollout_stalled(
+                state.deployment,
+                state.pods,
+                now,
+                ctx.policy.guardrails.rollback.rollout_timeout_seconds,
+                memory.last_change_at,
+            ),
+            metrics_window_s=spec.metrics.window_seconds,
             namespace_other_hourly=others,
             memory=memory,
         )

@@ -161,7 +161,9 @@ def conditions_for(f: Findings) -> list[dict[str, str]]:
 
 def _degraded(f: Findings, metrics_ok: bool) -> tuple[str, str] | None:
     verdict = f.verdict
-    if verdict is not None and verdict.outcome in ("RolledBack", "Refused"):
+    if verdict is not None and (
+        verdict.outcome in ("RolledBack", "Refused") or verdict.reason == "RolloutStalled"
+    ):
         return verdict.reason, verdict.message
     if not metrics_ok:
         return "MetricsUnavailable", "holding the current configuration until metrics return"

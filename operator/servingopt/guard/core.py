@@ -5,8 +5,10 @@ ServingPolicy, and returns a :class:`Verdict` with the commands to execute. Orde
 the checks (the first that applies wins):
 
 1. mode ``Off``: remove the owned HPA and release the workload's fields.
-2. rollback: after a change, p99 above the SLO for the policy's breach window returns
-   to the last configuration that met the SLO (and blocks the bad one for a while).
+2. rollback: a stalled rollout (pods Pending past the policy's rollout timeout, or the
+   Deployment's progress deadline exceeded), or p99 above the SLO for the policy's
+   breach window after a change, returns to the last configuration that served within
+   the SLO (and blocks the bad one for a while).
 3. missing or stale metrics: hold. Nothing scales down or moves without demand.
 4. no proposal, or the proposal equals what runs: nothing to do.
 5. a rollout in flight: hold (at most one per workload).
@@ -55,6 +57,8 @@ class GuardInput:
     metrics_message: str = ""
     observed_p99_ms: float | None = None
     rollout_in_flight: bool = False
+    rollout_stalled: str = ""  # why the rollout is stalled ("" when it is not)
+    metrics_window_s: float = 0.0  # a p99 judges a configuration once it served this long
     namespace_other_hourly: float = 0.0
     memory: GuardMemory = field(default_factory=GuardMemory)
 
@@ -70,6 +74,9 @@ def decide(inp: GuardInput) -> Verdict:
             (RemoveOwnedHpa(), ReleaseWorkload()),
             memory,
         )
+    stalled = _stalled(inp, memory)
+    if stalled is not None:
+        return stalled
     rollback = _rollback(inp, memory)
     if rollback is not None:
         return rollback
@@ -134,23 +141,29 @@ def _hold(memory: GuardMemory, reason: str, message: str) -> Verdict:
 def _track(inp: GuardInput) -> GuardMemory:
     """Update the memory with what the metrics say about the current configuration.
 
-    While it meets the SLO it becomes the last good configuration; while it breaks the
-    SLO the breach start is kept; during a rollout no breach counts; unknown metrics
-    change nothing.
+    A configuration becomes the last good one only once its pods served within the SLO:
+    the workload as servingopt found it, or a change whose rollout completed at least a
+    metrics window ago. While it breaks the SLO the breach start is kept; during a
+    rollout (or a stalled one) no breach counts; unknown metrics change nothing.
     """
     memory = inp.memory
     changed = memory.last_change_at
-    if not inp.rollout_in_flight and changed is not None and learning_since(memory) is None:
+    settled = not inp.rollout_in_flight and not inp.rollout_stalled
+    if settled and changed is not None and learning_since(memory) is None:
         memory = memory.evolve(serving_since=inp.now)
     if not inp.metrics_available or inp.observed_p99_ms is None:
         return memory
-    if inp.rollout_in_flight:
+    if not settled:
         # old pods serve until the new ones are ready: the p99 judges neither
         # configuration, and a breach the old one left must not roll the new one back
         return memory.evolve(breach_since=None)
     if inp.observed_p99_ms > inp.slo_p99_ms:
         since = memory.breach_since if memory.breach_since is not None else inp.now
         return memory.evolve(breach_since=since)
+    alone = learning_since(memory)
+    served = changed is None or (alone is not None and inp.now - alone >= inp.metrics_window_s)
+    if not served:
+        return memory.evolve(breach_since=None)
     return memory.evolve(last_good=inp.current, breach_since=None)
 
 
@@ -160,6 +173,40 @@ def learning_since(memory: GuardMemory) -> float | None:
     previous configuration or to both."""
     since, changed = memory.serving_since, memory.last_change_at
     return since if since is not None and changed is not None and since > changed else None
+
+
+def _stalled(inp: GuardInput, memory: GuardMemory) -> Verdict | None:
+    """A rollout servingopt started that cannot finish goes back to the last good
+    configuration (held, with a reason, when there is none or rollback is off)."""
+    if not inp.rollout_stalled or memory.last_change_at is None or inp.mode != "Auto":
+        return None
+    good = memory.last_good
+    what = f"the rollout of {inp.current.summary()} is stalled ({inp.rollout_stalled})"
+    if not inp.policy.guardrails.rollback.enabled:
+        return _hold(memory, "RolloutStalled", f"{what}; rollback is disabled by the policy")
+    if good is None or good == inp.current:
+        return _hold(
+            memory, "RolloutStalled", f"{what}; no configuration is known to have served well"
+        )
+    return Verdict(
+        "RolledBack",
+        "RolloutStalled",
+        f"{what}; returning to {good.summary()}",
+        (ApplyConfig(good),),
+        _blocking(inp, memory),
+        good,
+    )
+
+
+def _blocking(inp: GuardInput, memory: GuardMemory) -> GuardMemory:
+    """The memory after rolling back: the current configuration blocked for a while."""
+    block_for = max(BLOCK_AFTER_ROLLBACK_S, 4.0 * inp.policy.guardrails.min_interval_seconds)
+    return memory.evolve(
+        last_change_at=inp.now,
+        breach_since=None,
+        blocked=inp.current,
+        blocked_until=inp.now + block_for,
+    )
 
 
 def _rollback(inp: GuardInput, memory: GuardMemory) -> Verdict | None:
@@ -173,7 +220,6 @@ def _rollback(inp: GuardInput, memory: GuardMemory) -> Verdict | None:
     since = max(memory.breach_since, memory.last_change_at)
     if inp.now - since < rollback.breach_window_seconds:
         return None
-    block_for = max(BLOCK_AFTER_ROLLBACK_S, 4.0 * inp.policy.guardrails.min_interval_seconds)
     message = (
         f"p99 {inp.observed_p99_ms or 0:.1f} ms above the SLO {inp.slo_p99_ms:g} ms for "
         f"{inp.now - since:.0f} s after a change; returning to {good.summary()}"
@@ -183,12 +229,7 @@ def _rollback(inp: GuardInput, memory: GuardMemory) -> Verdict | None:
         "SLOBreachedAfterChange",
         message,
         (ApplyConfig(good),),
-        memory.evolve(
-            last_change_at=inp.now,
-            breach_since=None,
-            blocked=inp.current,
-            blocked_until=inp.now + block_for,
-        ),
+        _blocking(inp, memory),
         good,
     )
 

@@ -15,8 +15,9 @@ image/args. Never ``spec.replicas``: the HPA owns replicas.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -467,6 +468,49 @@ def rollout_in_flight(deployment: Mapping[str, Any]) -> bool:
     total = status.get("replicas", 0)
     available = status.get("availableReplicas", 0)
     return bool(updated < desired or total > updated or available < updated)
+
+
+def rollout_stalled(
+    deployment: Mapping[str, Any],
+    pods: Sequence[Mapping[str, Any]],
+    now: float,
+    timeout_s: float,
+    since: float | None,
+) -> str:
+    """Why the Deployment's rollout is stalled ("" when it is not).
+
+    Stalled: the deployment controller gave up (``ProgressDeadlineExceeded``), or, once
+    servingopt changed the template (``since``), a pod of the rollout has been Pending
+    (say, a pool without nodes) for longer than ``timeout_s``.
+    """
+    for cond in deployment.get("status", {}).get("conditions") or ():
+        if cond.get("type") == "Progressing" and cond.get("reason") == "ProgressDeadlineExceeded":
+            return f"ProgressDeadlineExceeded: {str(cond.get('message', ''))[:200]}"
+    if since is None or not rollout_in_flight(deployment):
+        return ""
+    for pod in pods:
+        meta, status = pod.get("metadata", {}), pod.get("status", {})
+        if status.get("phase") != "Pending" or meta.get("deletionTimestamp"):
+            continue
+        created = _timestamp(meta.get("creationTimestamp"))
+        waited = now - max(created if created is not None else now, since)
+        if waited > timeout_s:
+            return f"pod {meta.get('name')} Pending for {waited:.0f} s{_pending_why(status)}"
+    return ""
+
+
+def _pending_why(status: Mapping[str, Any]) -> str:
+    for cond in status.get("conditions") or ():
+        if cond.get("type") == "PodScheduled" and cond.get("status") == "False":
+            return f" ({cond.get('reason', '')}: {str(cond.get('message', ''))[:200]})"
+    return ""
+
+
+def _timestamp(value: Any) -> float | None:
+    try:
+        return dt.datetime.fromisoformat(str(value).replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return None
 
 
 def project(have: Any, shape: Any) -> Any:

@@ -244,3 +244,68 @@ def test_learning_starts_once_the_change_is_seen_rolled_out() -> None:
     assert learning_since(later.memory) == NOW + 60  # kept until the next change
     assert GuardMemory.from_dict(later.memory.to_dict()) == later.memory
     assert learning_since(GuardMemory()) is None  # never changed: nothing to wait for
+
+
+# Rollouts that never served are never good.
+
+CHANGED = GuardMemory(last_change_at=NOW - 600, last_good=V100)
+
+
+def test_a_stalled_rollout_goes_back_to_the_last_good_configuration() -> None:
+    verdict = decide(inp(current=T4, memory=CHANGED, rollout_stalled="pod x Pending for 700 s"))
+    assert verdict.outcome == "RolledBack" and verdict.reason == "RolloutStalled"
+    assert verdict.commands == (ApplyConfig(V100),)
+    assert "pod x Pending for 700 s" in verdict.message
+    assert verdict.memory.blocked == T4 and verdict.memory.last_change_at == NOW
+
+
+def test_a_stall_is_judged_without_metrics() -> None:
+    verdict = decide(
+        inp(current=T4, memory=CHANGED, rollout_stalled="x", metrics_available=False)
+    )
+    assert verdict.outcome == "RolledBack"
+
+
+def test_a_stall_with_nothing_good_to_return_to_is_held_loudly() -> None:
+    memory = GuardMemory(last_change_at=NOW - 600)
+    verdict = decide(inp(current=T4, memory=memory, rollout_stalled="x"))
+    assert (verdict.outcome, verdict.reason) == ("Held", "RolloutStalled")
+    off = policy(rollback={"enabled": False})
+    verdict = decide(inp(current=T4, memory=CHANGED, rollout_stalled="x", policy=off))
+    assert (verdict.outcome, verdict.reason) == ("Held", "RolloutStalled")
+    assert "disabled" in verdict.message
+
+
+def test_a_stall_servingopt_did_not_cause_is_not_its_to_undo() -> None:
+    assert decide(inp(rollout_stalled="x")).reason != "RolloutStalled"  # never changed it
+    recommend = decide(inp(current=T4, memory=CHANGED, rollout_stalled="x", mode="Recommend"))
+    assert recommend.outcome != "RolledBack"
+
+
+def test_old_pods_meeting_the_slo_during_a_stall_never_make_the_new_config_good() -> None:
+    memory = CHANGED
+    for minute in range(30):  # the old pods keep serving well for half an hour
+        stalled = inp(
+            now=NOW + 60 * minute,
+            current=T4,
+            memory=memory,
+            rollout_stalled="x",
+            policy=policy(rollback={"enabled": False}),
+        )
+        memory = decide(stalled).memory
+        assert memory.last_good == V100
+        assert memory.serving_since is None
+
+
+def test_a_change_is_good_only_after_serving_alone_for_a_metrics_window() -> None:
+    memory = GuardMemory(last_change_at=NOW - 60, last_good=V100)
+    first = decide(inp(current=T4, proposal=None, memory=memory, metrics_window_s=300))
+    assert first.memory.serving_since == NOW and first.memory.last_good == V100
+    later = decide(
+        inp(now=NOW + 299, current=T4, proposal=None, memory=first.memory, metrics_window_s=300)
+    )
+    assert later.memory.last_good == V100
+    done = decide(
+        inp(now=NOW + 300, current=T4, proposal=None, memory=later.memory, metrics_window_s=300)
+    )
+    assert done.memory.last_good == T4

@@ -197,3 +197,72 @@ def test_a_rollout_past_its_progress_deadline_is_stalled_not_in_flight(
         {"type": "Progressing", "status": "False", "reason": "ProgressDeadlineExceeded"}
     ]
     assert not m.rollout_in_flight(deployment)
+
+
+# Stalled rollouts.
+
+
+def _rolling(**status: object) -> dict[str, Any]:
+    deployment = user_deployment()
+    deployment["metadata"]["generation"] = 2
+    deployment["status"] = {
+        "observedGeneration": 2,
+        "replicas": 4,
+        "updatedReplicas": 1,
+        "availableReplicas": 3,
+        **status,
+    }
+    return deployment
+
+
+def _pending(created: str, reason: str = "Unschedulable") -> dict[str, Any]:
+    return {
+        "metadata": {"name": "web-new-1", "creationTimestamp": created},
+        "status": {
+            "phase": "Pending",
+            "conditions": [
+                {
+                    "type": "PodScheduled",
+                    "status": "False",
+                    "reason": reason,
+                    "message": "0/12 nodes are available: 12 node(s) didn't match selector",
+                }
+            ],
+        },
+    }
+
+
+T0 = 1_800_000_000.0  # 2027-01-15T08:00:00Z
+T0_ISO = "2027-01-15T08:00:00Z"
+
+
+def test_a_pod_pending_past_the_timeout_stalls_a_rollout_servingopt_started() -> None:
+    pods = [_pending(T0_ISO)]
+    why = m.rollout_stalled(_rolling(), pods, T0 + 601, 600, since=T0 - 5)
+    assert why.startswith("pod web-new-1 Pending for 601 s (Unschedulable: 0/12 nodes")
+    assert m.rollout_stalled(_rolling(), pods, T0 + 599, 600, since=T0 - 5) == ""
+    # servingopt changed nothing: not its rollout to judge
+    assert m.rollout_stalled(_rolling(), pods, T0 + 601, 600, since=None) == ""
+    # the wait counts from the change when the pod is older than it
+    assert m.rollout_stalled(_rolling(), pods, T0 + 601, 600, since=T0 + 100) == ""
+
+
+def test_pending_pods_of_a_finished_rollout_are_not_a_stall() -> None:
+    done = user_deployment()
+    assert m.rollout_stalled(done, [_pending(T0_ISO)], T0 + 9999, 600, since=T0) == ""
+
+
+def test_progress_deadline_exceeded_is_a_stall_at_once() -> None:
+    deployment = _rolling(
+        conditions=[
+            {
+                "type": "Progressing",
+                "status": "False",
+                "reason": "ProgressDeadlineExceeded",
+                "message": 'ReplicaSet "web-7d" has timed out progressing.',
+            }
+        ]
+    )
+    why = m.rollout_stalled(deployment, [], T0, 600, since=None)
+    assert why.startswith("ProgressDeadlineExceeded: ReplicaSet")
+    assert not m.rollout_in_flight(deployment)
