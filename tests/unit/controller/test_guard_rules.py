@@ -260,9 +260,7 @@ def test_a_stalled_rollout_goes_back_to_the_last_good_configuration() -> None:
 
 
 def test_a_stall_is_judged_without_metrics() -> None:
-    verdict = decide(
-        inp(current=T4, memory=CHANGED, rollout_stalled="x", metrics_available=False)
-    )
+    verdict = decide(inp(current=T4, memory=CHANGED, rollout_stalled="x", metrics_available=False))
     assert verdict.outcome == "RolledBack"
 
 
