@@ -294,7 +294,7 @@ class PolicyRef(ApiModel):
 
 
 class Resources(ApiModel):
-    """Requests of one replica. On GPU pools each replica also gets one whole GPU."""
+    """CPU and memory requests of one replica (GPUs: one whole GPU on GPU pools, always)."""
 
     cpu_millicores: Annotated[int, Field(ge=1, le=1_000_000)] = 1000
     """CPU request per replica in millicores (profiles on CPU pools are measured at this)."""
@@ -340,8 +340,10 @@ class ModelServingSpec(ApiModel):
     """Model variants to choose from. Unset: the Deployment as it is is the only variant."""
     candidates: Candidates = Candidates()
     """Pools, instance types and capacity types the model may use."""
-    resources: Resources = Resources()
-    """Per-replica requests."""
+    resources: Resources | None = None
+    """Per-replica CPU and memory requests servingopt sets (and plans with). Unset:
+    servingopt leaves the Deployment's CPU and memory requests and limits alone and
+    plans with them (1 CPU / 2 GiB where it sets none)."""
     batching: Batching = Batching()
     """Dynamic batching bounds and how settings reach the server."""
     autoscaling: Autoscaling = Autoscaling()

@@ -236,6 +236,17 @@ async def _policies_from(kube: ApiClient) -> dict[str, Any]:
     }
 
 
+def _planning_spec(
+    spec: ModelServingSpec, state: io.ClusterState, container: str | None
+) -> ModelServingSpec:
+    """The spec the planner sees: a replica's size is the Deployment's own when the spec
+    leaves sizing to it (servingopt then never writes CPU or memory)."""
+    if spec.resources is not None:
+        return spec
+    live = m.observed_resources(m.serving_container(state.deployment, container))
+    return spec.model_copy(update={"resources": live})
+
+
 def _container(body: Mapping[str, Any]) -> str | None:
     annotations = body.get("metadata", {}).get("annotations") or {}
     value = annotations.get(m.CONTAINER_ANNOTATION)
@@ -320,7 +331,9 @@ async def _reconcile(deps: Deps, body: Mapping[str, Any], now: float) -> Result:
             namespace_spend_hourly=others,
         )
         try:
-            decision = deps.planner(spec, catalog, ctx.policy, observation)
+            decision = deps.planner(
+                _planning_spec(spec, state, container), catalog, ctx.policy, observation
+            )
         except Exception as error:  # the planner is pure; a bug there must not stop the loop
             log.exception("planner failed for %s/%s", meta["namespace"], meta["name"])
             sample = MetricsSample(**{**sample.__dict__, "message": str(error)})

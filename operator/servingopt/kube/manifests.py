@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import math
 from collections.abc import Mapping, Sequence
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -32,7 +33,7 @@ from servingopt.api.instancecatalog import (
     InstanceCatalog,
     InstanceType,
 )
-from servingopt.api.modelserving import ModelServingSpec, Variant
+from servingopt.api.modelserving import ModelServingSpec, Resources, Variant
 from servingopt.guard.types import ServingConfig, canonical_behavior
 
 FIELD_MANAGER = "servingopt"
@@ -77,13 +78,17 @@ def _milli(value: int) -> str:
 def sized_resources(
     spec: ModelServingSpec, itype: InstanceType, container: Mapping[str, Any]
 ) -> Body:
-    """Requests (and limits) of one replica, capped to what one node can allocate."""
-    alloc_cpu_m = int((itype.vcpu - itype.system_reserved_cpu) * 1000)
-    alloc_mem_mi = int((itype.memory_gi_b - itype.system_reserved_memory_gi_b) * 1024)
-    cpu = _milli(max(1, min(spec.resources.cpu_millicores, alloc_cpu_m)))
-    memory = f"{max(1, min(spec.resources.memory_mi_b, alloc_mem_mi))}Mi"
-    requests: Body = {"cpu": cpu, "memory": memory}
-    limits: Body = {"memory": memory}
+    """The resources servingopt sets on one replica: CPU and memory requests (and the
+    memory limit) only when the spec asks servingopt to size them, capped to what one
+    node can allocate; the GPU request always, as the pool needs it."""
+    requests: Body = {}
+    limits: Body = {}
+    if spec.resources is not None:
+        alloc_cpu_m = int((itype.vcpu - itype.system_reserved_cpu) * 1000)
+        alloc_mem_mi = int((itype.memory_gi_b - itype.system_reserved_memory_gi_b) * 1024)
+        requests["cpu"] = _milli(max(1, min(spec.resources.cpu_millicores, alloc_cpu_m)))
+        memory = f"{max(1, min(spec.resources.memory_mi_b, alloc_mem_mi))}Mi"
+        requests["memory"] = limits["memory"] = memory
     gpu_name = itype.gpu.resource_name if itype.gpu else RESOURCE_GPU
     if itype.gpu:
         requests[gpu_name] = limits[gpu_name] = "1"
@@ -93,7 +98,23 @@ def sized_resources(
         # zero releases the GPU and keeps the field ours.
         if any(gpu_name in (live.get(part) or {}) for part in ("requests", "limits")):
             requests[gpu_name] = limits[gpu_name] = "0"
-    return {"requests": requests, "limits": limits}
+    return {k: v for k, v in (("requests", requests), ("limits", limits)) if v}
+
+
+def observed_resources(container: Mapping[str, Any]) -> Resources:
+    """The CPU and memory one replica requests (limits where no request is set), as the
+    planner wants them when the spec leaves sizing to the Deployment."""
+    resources = container.get("resources") or {}
+    merged = {**(resources.get("limits") or {}), **(resources.get("requests") or {})}
+    cpu = _quantity(merged.get("cpu"))
+    memory = _quantity(merged.get("memory"))
+    default = Resources()
+    millicores = math.ceil(cpu * 1000) if cpu is not None and cpu > 0 else None
+    mib = math.ceil(memory / 2**20) if memory is not None and memory > 0 else None
+    return Resources(
+        cpu_millicores=min(millicores, 1_000_000) if millicores else default.cpu_millicores,
+        memory_mi_b=min(mib, 4_194_304) if mib else default.memory_mi_b,
+    )
 
 
 def tolerations_for(
@@ -159,7 +180,9 @@ def deployment_apply(
         patch_container["args"] = list(variant.args)
     if env:
         patch_container["env"] = [{"name": k, "value": v} for k, v in sorted(env.items())]
-    patch_container["resources"] = sized_resources(spec, itype, container)
+    resources = sized_resources(spec, itype, container)
+    if resources:
+        patch_container["resources"] = resources
     meta = deployment.get("metadata", {})
     return {
         "apiVersion": "apps/v1",

@@ -31,6 +31,7 @@ import numpy.typing as npt
 
 from servingopt.api import InstanceCatalog, InstanceType, ModelServingSpec, ServingPolicySpec
 from servingopt.api import Variant as VariantSpec
+from servingopt.api.modelserving import Resources
 from servingopt.model import LatencyProfile, ProfileCorrection
 from servingopt.optimize import autoscaling, perfgrid
 from servingopt.optimize.decision import Alternative, CacheDecision, Decision
@@ -199,7 +200,8 @@ def _viable(
     shells: list[tuple[InstanceType, VariantSpec, int, int]] = []
     rejected: list[Alternative] = []
     cache_size = _cache_size(spec, obs)
-    cpu, mem = spec.resources.cpu_millicores, spec.resources.memory_mi_b
+    res = spec.resources or Resources()
+    cpu, mem = res.cpu_millicores, res.memory_mi_b
     measured = {v.name: _points(v) for v in variants}
     for t in types:
         ppn = pods_per_node(t, cpu, mem)

@@ -18,7 +18,7 @@ from typing import Any
 
 from servingopt.api import InstanceCatalog, ModelServing, ServingPolicy
 from servingopt.api.instancecatalog import InstanceType
-from servingopt.api.modelserving import ModelServingSpec, Variant
+from servingopt.api.modelserving import ModelServingSpec, Resources, Variant
 
 from .latency import ReplicaLatency, ServiceCurve
 
@@ -193,7 +193,7 @@ class Scenario:
         t = self.instance(instance_type)
         if t.gpu is not None:
             return t.gpu.count
-        res = self.spec.resources
+        res = self.spec.resources or Resources()
         cpu = (t.vcpu - t.system_reserved_cpu) * 1000 // res.cpu_millicores
         mem = (t.memory_gi_b - t.system_reserved_memory_gi_b) * 1024 // res.memory_mi_b
         return max(1, int(min(cpu, mem)))

@@ -266,3 +266,36 @@ def test_progress_deadline_exceeded_is_a_stall_at_once() -> None:
     why = m.rollout_stalled(deployment, [], T0, 600, since=None)
     assert why.startswith("ProgressDeadlineExceeded: ReplicaSet")
     assert not m.rollout_in_flight(deployment)
+
+
+# Resources: written only when the spec sizes them.
+
+
+def test_an_unsized_spec_writes_only_the_gpu_the_pool_needs() -> None:
+    spec = load_resnet().spec.model_copy(update={"resources": None})
+    catalog = load_catalog()
+    t4 = ServingConfig("g4dn.xlarge", "gpu-t4", "on-demand", "int8", 1, 4, 16, 2000, 80.0)
+    body = m.deployment_apply(user_deployment(), spec, t4, catalog)
+    resources = body["spec"]["template"]["spec"]["containers"][0]["resources"]
+    assert resources == {"requests": {"nvidia.com/gpu": "1"}, "limits": {"nvidia.com/gpu": "1"}}
+    c6i = ServingConfig("c6i.2xlarge", "cpu-c6i-2x", "on-demand", "int8", 1, 4, 8, 2000, 20.0)
+    no_gpu = user_deployment()
+    no_gpu["spec"]["template"]["spec"]["containers"][0]["resources"] = {"requests": {"cpu": "2"}}
+    body = m.deployment_apply(no_gpu, spec, c6i, catalog)
+    assert "resources" not in body["spec"]["template"]["spec"]["containers"][0]
+
+
+def test_the_planner_sizes_an_unsized_replica_from_the_deployment() -> None:
+    container = {"resources": {"requests": {"cpu": "3", "memory": "6Gi"}}}
+    assert m.observed_resources(container).model_dump() == {
+        "cpu_millicores": 3000,
+        "memory_mi_b": 6144,
+    }
+    only_limits = {"resources": {"limits": {"cpu": "1500m", "memory": "1G"}}}
+    assert m.observed_resources(only_limits).model_dump() == {
+        "cpu_millicores": 1500,
+        "memory_mi_b": 954,
+    }
+    assert m.observed_resources({}).model_dump() == {"cpu_millicores": 1000, "memory_mi_b": 2048}
+    junk = {"resources": {"requests": {"cpu": "lots", "memory": "-1"}}}
+    assert m.observed_resources(junk).model_dump() == {"cpu_millicores": 1000, "memory_mi_b": 2048}
