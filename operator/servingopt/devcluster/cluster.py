@@ -31,7 +31,7 @@ from servingopt.devcluster import components as comp
 from servingopt.devcluster import pools as pools_mod
 from servingopt.devcluster.binaries import Binaries, find_binaries
 from servingopt.devcluster.kubectl import Kubectl, wait_until, write_kubeconfig
-from servingopt.devcluster.pki import Pki, make_pki
+from servingopt.devcluster.pki import Pki, load_pki, make_pki
 from servingopt.devcluster.process import ProcessRecord, free_ports, is_alive, spawn, stop
 from servingopt.devcluster.prometheus import Prometheus
 
@@ -210,6 +210,55 @@ class DevCluster:
         elif self.directory.exists():
             self.save()
 
+    def stop_component(self, name: str, *, kill: bool = False) -> None:
+        """Stops one component (SIGTERM, or SIGKILL with ``kill``), keeping its record,
+        ports and state (etcd data, certificates) so that `start_component` brings the
+        same process back: an outage of one piece, as a test wants it."""
+        rec = self.records[name]
+        proc = self._procs.get(name)
+        if kill and is_alive(rec):
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(rec.pid, signal.SIGKILL)
+        stop(rec, proc)
+        self.log(f"{name} stopped (pid {rec.pid})")
+
+    def start_component(self, name: str) -> float:
+        """Starts a stopped component again with the argv (hence the ports and data dir)
+        it had, waits until it answers its health check, and returns the seconds that took.
+        Its log file is appended to."""
+        rec = self.records[name]
+        if is_alive(rec):
+            raise ClusterError(f"{name} is still running (pid {rec.pid})")
+        started = time.monotonic()
+        proc, new = spawn(name, rec.argv, Path(rec.log), detach=self.detach)
+        self._procs[name] = proc
+        self.records[name] = new
+        self.save()
+        self._wait_component(name)
+        took = time.monotonic() - started
+        self.log(f"{name} started again (pid {new.pid}) and ready in {took:.1f} s")
+        return took
+
+    def _wait_component(self, name: str) -> None:
+        """Waits for one component's own health endpoint."""
+        assert self.ports is not None
+        p = self.ports
+        if name == "etcd":
+            self._wait_http(name, f"http://127.0.0.1:{p.etcd}/health", b'"health":"true"')
+        elif name == "kube-apiserver":
+            self._wait_apiserver(load_pki(self.directory / "pki"))
+        elif name == "prometheus":
+            assert self.prometheus is not None
+            self.prometheus.wait_ready()
+        elif name == "kwok":
+            self._wait_http(name, f"http://127.0.0.1:{p.kwok}/healthz", b"ok")
+        else:
+            port = {"kube-controller-manager": p.controller_manager, "kube-scheduler": p.scheduler}
+            insecure = ssl.create_default_context()
+            insecure.check_hostname = False
+            insecure.verify_mode = ssl.CERT_NONE  # self-signed serving certs on loopback
+            self._wait_http(name, f"https://127.0.0.1:{port[name]}/healthz", b"ok", insecure)
+
     def _refuse_if_running(self) -> None:
         if not self.state_file.exists():
             return
@@ -250,21 +299,8 @@ class DevCluster:
         self._wait_http("kube-apiserver", f"{self.server}/readyz", b"ok", ctx)
 
     def _wait_controllers(self) -> None:
-        assert self.ports is not None
-        insecure = ssl.create_default_context()
-        insecure.check_hostname = False
-        insecure.verify_mode = ssl.CERT_NONE  # self-signed serving certs on loopback
-        p = self.ports
-        self._wait_http(
-            "kube-controller-manager",
-            f"https://127.0.0.1:{p.controller_manager}/healthz",
-            b"ok",
-            insecure,
-        )
-        self._wait_http(
-            "kube-scheduler", f"https://127.0.0.1:{p.scheduler}/healthz", b"ok", insecure
-        )
-        self._wait_http("kwok", f"http://127.0.0.1:{p.kwok}/healthz", b"ok")
+        for name in ("kube-controller-manager", "kube-scheduler", "kwok"):
+            self._wait_component(name)
 
     def _write_kubeconfigs(self, pki: Pki) -> None:
         cluster = f"servingopt-{self.name}"
