@@ -201,6 +201,22 @@ def hpas_index(namespace: str | None, name: str, spec: kopf.Spec, **_: Any) -> d
     return {(namespace, target): name}
 
 
+@kopf.on.event(
+    "autoscaling",
+    "v2",
+    "horizontalpodautoscalers",
+    labels={m.LABEL_MANAGED_BY: m.FIELD_MANAGER, m.LABEL_MODELSERVING: kopf.PRESENT},
+)
+def owned_hpa_event(
+    type: str, namespace: str | None, labels: kopf.Labels, memo: kopf.Memo, **_: Any
+) -> None:
+    """An HPA servingopt owns was deleted: re-plan its ModelServing at the next tick (the
+    reconcile recreates it). Event handlers store nothing on the HPA."""
+    runtime: Runtime | None = memo.get("runtime")
+    if type == "DELETED" and runtime is not None and namespace:
+        runtime.next_due[(namespace, labels[m.LABEL_MODELSERVING])] = 0.0
+
+
 # ModelServing handlers.
 
 

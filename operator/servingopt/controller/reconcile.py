@@ -25,6 +25,7 @@ from servingopt.guard import (
     GuardMemory,
     ReleaseWorkload,
     RemoveOwnedHpa,
+    ServingConfig,
     Verdict,
     decide,
     learning_since,
@@ -169,12 +170,13 @@ async def _load(deps: Deps, body: Mapping[str, Any]) -> Context:
             "TargetNotFound",
             [f"spec.targetRef: Deployment {namespace}/{spec.target_ref.name} not found"],
         )
-    if state.foreign_hpas:
+    foreign = [f"HPA {name}" for name in state.foreign_hpas] + state.foreign_scalers
+    if foreign:
         return ctx.refuse(
             "ForeignAutoscaler",
             [
-                f"HPA {', '.join(state.foreign_hpas)} already scales Deployment "
-                f"{spec.target_ref.name}; servingopt will not add a second one"
+                f"{', '.join(foreign)} already scales Deployment "
+                f"{spec.target_ref.name}; servingopt will not add a second autoscaler"
             ],
         )
     try:
@@ -306,6 +308,8 @@ async def _reconcile(deps: Deps, body: Mapping[str, Any], now: float) -> Result:
     memory = GuardMemory.from_dict(saved.get("guard") or {})
     applied_meta = saved.get("applied") or {}
     container = _container(body)
+    if state.owned_hpa is None and ctx.ms.spec.mode == "Auto" and applied_meta.get("config"):
+        state = await _recreate_hpa(deps, body, spec, state, applied_meta, now)
     current = m.observed_config(
         state.deployment,
         state.owned_hpa,
@@ -436,6 +440,41 @@ async def _reconcile(deps: Deps, body: Mapping[str, Any], now: float) -> Result:
     return Result(verdict.outcome, writes, written, ctx.policy.replan_interval_seconds)
 
 
+async def _recreate_hpa(
+    deps: Deps,
+    body: Mapping[str, Any],
+    spec: ModelServingSpec,
+    state: io.ClusterState,
+    applied_meta: Mapping[str, Any],
+    now: float,
+) -> io.ClusterState:
+    """The HPA servingopt applied is gone (deleted by hand, say): put it back as it was
+    applied, before deciding anything, so replicas stay bounded as planned."""
+    config = ServingConfig.from_dict(dict(applied_meta["config"]))
+    try:
+        await io.apply_hpa(deps.kube, body, spec, config)
+    except (ApiError, io.WorkloadError, ValueError) as error:
+        log.warning("recreating the HPA failed: %s", error)
+        return state
+    hpa = await deps.kube.get(paths.hpa(body["metadata"]["namespace"], m.hpa_name(body)))
+    message = f"the HPA servingopt owns was deleted; recreated as applied ({config.summary()})"
+    log.info("%s/%s: %s", body["metadata"]["namespace"], body["metadata"]["name"], message)
+    await _event(deps, body, "Warning", "HpaRecreated", message, iso(now))
+    return replace(state, owned_hpa=hpa)
+
+
+async def _event(
+    deps: Deps, body: Mapping[str, Any], kind: str, reason: str, message: str, now: str
+) -> None:
+    if deps.post_event is not None:
+        deps.post_event(body, kind, reason, message)
+        return
+    try:
+        await io.post_event(deps.kube, body, kind, reason, message, now)
+    except ApiError as error:
+        log.warning("posting an event failed: %s", error)
+
+
 async def _execute(
     deps: Deps,
     body: Mapping[str, Any],
@@ -494,13 +533,7 @@ async def _report(
         action = str(entry["action"])
         reason, _, message = str(entry.get("reason", "")).partition(": ")
         kind = EVENT_TYPES.get(action, "Normal")
-        if deps.post_event is not None:
-            deps.post_event(body, kind, action, message or reason)
-        else:
-            try:
-                await io.post_event(deps.kube, body, kind, action, message or reason, findings.now)
-            except ApiError as error:
-                log.warning("posting an event failed: %s", error)
+        await _event(deps, body, kind, action, message or reason, findings.now)
     return written
 
 

@@ -39,6 +39,7 @@ class ClusterState:
     nodes: dict[str, dict[str, Any]] = field(default_factory=dict)
     owned_hpa: dict[str, Any] | None = None
     foreign_hpas: list[str] = field(default_factory=list)
+    foreign_scalers: list[str] = field(default_factory=list)  # e.g. KEDA ScaledObjects
 
     @property
     def replicas(self) -> int | None:
@@ -78,7 +79,24 @@ async def read_state(
             owned = hpa
         else:
             foreign.append(hpa["metadata"]["name"])
-    return ClusterState(deployment, pods, found, owned, foreign)
+    return ClusterState(
+        deployment, pods, found, owned, foreign, await _scaled_objects(kube, namespace, name)
+    )
+
+
+async def _scaled_objects(kube: ApiClient, namespace: str, name: str) -> list[str]:
+    """KEDA ScaledObjects that scale the Deployment (none where KEDA is not installed)."""
+    try:
+        items = await kube.list(paths.scaledobjects(namespace))
+    except ApiError as error:
+        if error.status == 404:  # no KEDA CRD in this cluster
+            return []
+        raise
+    return [
+        f"ScaledObject {item['metadata']['name']}"
+        for item in items
+        if m.scales_deployment(item.get("spec", {}).get("scaleTargetRef") or {}, name)
+    ]
 
 
 async def apply_config(
@@ -123,15 +141,23 @@ async def apply_config(
             if error.status != 409 or conflicts == APPLY_ATTEMPTS:
                 raise
             await asyncio.sleep(conflict_backoff_s * 2 ** (conflicts - 1))
+    return writes + await apply_hpa(kube, ms, spec, config)
+
+
+async def apply_hpa(
+    kube: ApiClient, ms: Mapping[str, Any], spec: ModelServingSpec, config: ServingConfig
+) -> int:
+    """Apply the HPA servingopt owns for ``config``; returns the writes sent (0 or 1)."""
+    namespace = ms["metadata"]["namespace"]
     hpa_path = paths.hpa(namespace, m.hpa_name(ms))
     desired = m.hpa_apply(ms, spec, config)
     live_hpa = await kube.get(hpa_path)
     if live_hpa is not None and not m.owned_by(live_hpa, ms["metadata"]["uid"]):
         raise WorkloadError(f"HPA {namespace}/{m.hpa_name(ms)} exists and is not servingopt's")
-    if live_hpa is None or not m.contains(live_hpa, desired):
-        await kube.apply(hpa_path, desired)
-        writes += 1
-    return writes
+    if live_hpa is not None and m.contains(live_hpa, desired):
+        return 0
+    await kube.apply(hpa_path, desired)
+    return 1
 
 
 async def remove_owned_hpa(kube: ApiClient, ms: Mapping[str, Any]) -> int:

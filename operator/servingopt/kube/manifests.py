@@ -318,6 +318,14 @@ def targets_deployment(hpa: Mapping[str, Any], name: str) -> bool:
     return bool(ref.get("kind") == "Deployment" and ref.get("name") == name)
 
 
+def scales_deployment(ref: Mapping[str, Any], name: str) -> bool:
+    """Whether a KEDA scaleTargetRef names the Deployment (KEDA defaults the kind and
+    apiVersion to apps/v1 Deployment)."""
+    kind = ref.get("kind") or "Deployment"
+    api_version = ref.get("apiVersion") or "apps/v1"
+    return bool(kind == "Deployment" and api_version == "apps/v1" and ref.get("name") == name)
+
+
 # Reading back.
 
 
