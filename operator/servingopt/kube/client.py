@@ -3,18 +3,23 @@
 Retries with backoff on 429 (honouring Retry-After), 5xx, connection errors and
 timeouts; every request has a timeout, so a hung API server cannot wedge a reconcile.
 Credentials come from the kubeconfig or the in-cluster service account via the
-official client's loaders. Counts its writes (``writes``) for tests and metrics.
+official client's loaders, and are read again when the API server answers 401 (a
+rotated token file, an exec plugin's expired token): once per request at most, and
+not more often than every ``renew_interval`` seconds. Counts its writes (``writes``)
+for tests and metrics.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import logging
 import re
 import ssl
+import time
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -42,34 +47,94 @@ class ApiError(Exception):
 
 
 @dataclass(frozen=True)
+class Login:
+    """What a kubeconfig or the pod's service account says, before it becomes a session
+    (kopf's login handler turns the same into a ``kopf.ConnectionInfo``)."""
+
+    server: str
+    ca_file: str | None = None
+    verify: bool = True
+    cert_file: str | None = None
+    key_file: str | None = None
+    scheme: str | None = None  # "Bearer", "Basic"…
+    token: str | None = None
+
+    @property
+    def authorization(self) -> str | None:
+        if not self.token:
+            return None
+        return f"{self.scheme} {self.token}" if self.scheme else self.token
+
+    def identity(self) -> str:
+        """A digest of what authenticates: equal digests, same credentials (a reloaded
+        client certificate counts by content, not by its temporary file name)."""
+        digest = hashlib.sha256(f"{self.server}\0{self.authorization or ''}".encode())
+        for path in (self.cert_file, self.key_file):
+            if path:
+                with open(path, "rb") as f:
+                    digest.update(b"\0" + f.read())
+        return digest.hexdigest()
+
+
+def read_login(kubeconfig: str | None = None, context: str | None = None) -> Login:
+    """From a kubeconfig (or $KUBECONFIG / ~/.kube/config), else the in-cluster account.
+
+    Reads every file again on each call: a ``tokenFile`` or the service account's
+    token file that was rotated gives the new token, an exec plugin is run again.
+    """
+    from kubernetes import client, config
+
+    cfg = client.Configuration()
+    try:
+        config.load_kube_config(  # type: ignore[no-untyped-call]
+            config_file=kubeconfig, context=context, client_configuration=cfg
+        )
+    except (config.ConfigException, FileNotFoundError, TypeError):
+        config.load_incluster_config(client_configuration=cfg)  # type: ignore[no-untyped-call]
+    header = cfg.get_api_key_with_prefix("authorization") or cfg.api_key.get("BearerToken")
+    # Token files often end with a newline; a header cannot carry it.
+    parts = str(header).strip().split(" ", 1) if header else []
+    scheme, token = (parts[0], parts[1].strip()) if len(parts) == 2 else (None, "".join(parts))
+    return Login(
+        server=str(cfg.host).rstrip("/"),
+        ca_file=cfg.ssl_ca_cert or None,
+        verify=bool(cfg.verify_ssl),
+        cert_file=cfg.cert_file or None,
+        key_file=cfg.key_file or None,
+        scheme=scheme,
+        token=token or None,
+    )
+
+
+@dataclass(frozen=True)
 class Credentials:
     server: str
     ssl_context: ssl.SSLContext | bool = True
     headers: Mapping[str, str] = field(default_factory=dict)
+    identity: str = ""  # Login.identity() of what they were made from ("" for fixed ones)
+    # How to read them again after a 401 (None: they cannot change).
+    source: Callable[[], Credentials] | None = field(default=None, compare=False, repr=False)
 
     @classmethod
     def load(cls, kubeconfig: str | None = None, context: str | None = None) -> Credentials:
-        """From a kubeconfig (or $KUBECONFIG / ~/.kube/config), else the in-cluster account."""
-        from kubernetes import client, config
+        """From a kubeconfig (or $KUBECONFIG / ~/.kube/config), else the in-cluster account;
+        they know how to read themselves again (see :meth:`KubeClient.request`)."""
+        return cls.from_login(
+            read_login(kubeconfig, context), source=lambda: cls.load(kubeconfig, context)
+        )
 
-        cfg = client.Configuration()
-        try:
-            config.load_kube_config(  # type: ignore[no-untyped-call]
-                config_file=kubeconfig, context=context, client_configuration=cfg
-            )
-        except (config.ConfigException, FileNotFoundError, TypeError):
-            config.load_incluster_config(client_configuration=cfg)  # type: ignore[no-untyped-call]
-        context_ssl = ssl.create_default_context(cafile=cfg.ssl_ca_cert)
-        if not cfg.verify_ssl:
+    @classmethod
+    def from_login(
+        cls, login: Login, source: Callable[[], Credentials] | None = None
+    ) -> Credentials:
+        context_ssl = ssl.create_default_context(cafile=login.ca_file)
+        if not login.verify:
             context_ssl.check_hostname = False
             context_ssl.verify_mode = ssl.CERT_NONE
-        if cfg.cert_file and cfg.key_file:
-            context_ssl.load_cert_chain(cfg.cert_file, cfg.key_file)
-        headers = {}
-        token = cfg.get_api_key_with_prefix("authorization") or cfg.api_key.get("BearerToken")
-        if token:
-            headers["Authorization"] = token
-        return cls(server=cfg.host, ssl_context=context_ssl, headers=headers)
+        if login.cert_file and login.key_file:
+            context_ssl.load_cert_chain(login.cert_file, login.key_file)
+        headers = {"Authorization": login.authorization} if login.authorization else {}
+        return cls(login.server, context_ssl, headers, login.identity(), source)
 
 
 class ScopeViolation(ApiError):
@@ -143,7 +208,8 @@ class ApiClient:
 
 
 class KubeClient(ApiClient):
-    """Requests against one API server, with retries and timeouts."""
+    """Requests against one API server, with retries, timeouts and credentials that are
+    read again when the server stops accepting them."""
 
     def __init__(
         self,
@@ -153,14 +219,19 @@ class KubeClient(ApiClient):
         timeout: float = 10.0,
         backoffs: Sequence[float] = (0.2, 0.5, 1.0, 2.0),
         max_retry_after: float = 10.0,
+        renew_interval: float = 5.0,
     ) -> None:
         self.credentials = credentials
         self.field_manager = field_manager
         self.timeout = timeout
         self.backoffs = tuple(backoffs)
         self.max_retry_after = max_retry_after
+        self.renew_interval = renew_interval
         self.writes: Counter[str] = Counter()  # "PATCH deployments" -> count
         self.requests = 0
+        self.renewals = 0  # times the credentials were read again after a 401
+        self._renewed_at: float | None = None  # monotonic time of the last reading
+        self._renew_lock = asyncio.Lock()
         self._session: aiohttp.ClientSession | None = None
 
     @property
@@ -183,11 +254,10 @@ class KubeClient(ApiClient):
             self._session = None
 
     def _client(self) -> aiohttp.ClientSession:
+        # No credentials in the session: each request carries those current when it is
+        # sent, so renewed ones apply at once without closing connections in use.
         if self._session is None or self._session.closed:
-            self._session = aiohttp.ClientSession(
-                headers=dict(self.credentials.headers),
-                connector=aiohttp.TCPConnector(ssl=self.credentials.ssl_context),
-            )
+            self._session = aiohttp.ClientSession()
         return self._session
 
     async def request(
@@ -199,12 +269,64 @@ class KubeClient(ApiClient):
         body: Any = None,
         content_type: str = "application/json",
     ) -> dict[str, Any]:
-        """One API call with retries; returns the decoded JSON body."""
+        """One API call with retries; returns the decoded JSON body. A 401 is answered
+        once by reading the credentials again (see :meth:`_renewed`)."""
         check_path(path)
-        # encoded=True: the path is sent as built; nothing may re-normalise its segments.
-        url = yarl.URL(self.credentials.server.rstrip("/") + path, encoded=True)
         data = json.dumps(body) if body is not None else None
         headers = {"Content-Type": content_type} if data is not None else {}
+        used = self.credentials
+        try:
+            return await self._send(used, method, path, params, data, headers)
+        except ApiError as error:
+            if error.status != 401:
+                raise
+            fresh = await self._renewed(used, error)
+            if fresh is None:
+                raise
+        return await self._send(fresh, method, path, params, data, headers)
+
+    async def _renewed(self, used: Credentials, error: ApiError) -> Credentials | None:
+        """Credentials worth retrying a request refused with 401, or None.
+
+        Another request may have renewed them already; otherwise they are read again,
+        but not more often than ``renew_interval``: credentials the server revoked
+        cost one refused request per call, never a loop.
+        """
+        async with self._renew_lock:
+            current = self.credentials
+            if current is not used:
+                return current if current.identity != used.identity else None
+            if used.source is None:
+                return None
+            now = time.monotonic()
+            if self._renewed_at is not None and now - self._renewed_at < self.renew_interval:
+                return None
+            self._renewed_at = now
+            self.renewals += 1
+            log.warning("the API server refused the credentials (%s); reading them again", error)
+            try:
+                fresh = await asyncio.to_thread(used.source)
+            except Exception as exc:  # a missing file, a failing exec plugin: keep the 401
+                log.warning("reading the credentials again failed: %s", exc)
+                return None
+            if fresh.identity == used.identity:
+                log.warning("the credentials read again are the same; not retrying")
+                return None
+            self.credentials = fresh
+            return fresh
+
+    async def _send(
+        self,
+        credentials: Credentials,
+        method: str,
+        path: str,
+        params: Mapping[str, str] | None,
+        data: str | None,
+        headers: Mapping[str, str],
+    ) -> dict[str, Any]:
+        """The request with ``credentials``, retried on throttling and server errors."""
+        # encoded=True: the path is sent as built; nothing may re-normalise its segments.
+        url = yarl.URL(credentials.server.rstrip("/") + path, encoded=True)
         last: ApiError | None = None
         for attempt in range(len(self.backoffs) + 1):
             if attempt:
@@ -217,7 +339,8 @@ class KubeClient(ApiClient):
                     url,
                     params=params,
                     data=data,
-                    headers=headers,
+                    headers={**credentials.headers, **headers},
+                    ssl=credentials.ssl_context,
                     timeout=aiohttp.ClientTimeout(total=self.timeout),
                 ) as resp:
                     text = await resp.text()
