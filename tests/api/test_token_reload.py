@@ -154,3 +154,34 @@ async def test_other_errors_do_not_read_the_credentials(
             await kube.get(NODE)
         assert error.value.status == 403 and kube.renewals == 0
         assert kube.credentials.headers["Authorization"] == "Bearer old"
+
+
+async def test_kopf_login_reads_token_file_and_context(tmp_path: Path) -> None:
+    """kopf's login handler: ``tokenFile`` and ``--context`` honoured, the file read again
+    at each login; unchanged refused credentials are waited for, then handed back."""
+    import kopf
+
+    from servingopt.controller import handlers
+    from servingopt.controller.settings import Options
+
+    token = tmp_path / "token"
+    token.write_text("first\n")
+    config = kubeconfig(tmp_path / "config", "https://127.0.0.1:1", {"tokenFile": str(token)})
+    doc = yaml.safe_load(config.read_text())
+    doc["clusters"].append({"name": "other", "cluster": {"server": "https://10.0.0.1:6443"}})
+    doc["contexts"].append({"name": "other", "context": {"cluster": "other", "user": "operator"}})
+    config.write_text(yaml.safe_dump(doc))
+    memo = kopf.Memo(options=Options(kubeconfig=str(config), context="other"))
+    settings = kopf.OperatorSettings()
+
+    info = await handlers.login(memo=memo, retry=0, settings=settings)
+    assert (info.server, info.scheme, info.token) == ("https://10.0.0.1:6443", "Bearer", "first")
+    # kopf logs in again after a 401: the file has not been rewritten yet.
+    with pytest.raises(kopf.TemporaryError):
+        await handlers.login(memo=memo, retry=0, settings=settings)
+    token.write_text("second")
+    info = await handlers.login(memo=memo, retry=1, settings=settings)
+    assert info.token == "second"
+    # Never rewritten: after the bounded wait the same credentials go back to kopf.
+    info = await handlers.login(memo=memo, retry=handlers.LOGIN_WAIT_TRIES, settings=settings)
+    assert info.token == "second"

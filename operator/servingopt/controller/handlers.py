@@ -22,7 +22,7 @@ import kopf
 from servingopt.api import GROUP, VERSION, ModelServing, ServingPolicySpec
 from servingopt.kube import io, paths
 from servingopt.kube import manifests as m
-from servingopt.kube.client import ApiError, Credentials, KubeClient, scoped
+from servingopt.kube.client import ApiError, Credentials, KubeClient, read_login, scoped
 from servingopt.metrics.exported import OperatorMetrics
 from servingopt.metrics.pool import PrometheusPool
 from servingopt.metrics.source import MetricSource
@@ -37,6 +37,9 @@ JITTER = 0.1
 # spec may be fixed elsewhere (a missing Deployment created), a failed apply retried.
 RETRY_SOON = frozenset({"Invalid", "Held"})
 RETRY_SOON_SECONDS = 15.0
+# A re-login that finds the refused credentials unchanged waits this often, this long.
+LOGIN_WAIT_TRIES = 10
+LOGIN_WAIT_S = 3.0
 log = logging.getLogger("servingopt.controller")
 
 
@@ -148,9 +151,36 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
 
 
 @kopf.on.login()
-def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
-    """In-cluster service account first, else the kubeconfig ($KUBECONFIG)."""
-    return kopf.login_with_service_account(**kwargs) or kopf.login_with_kubeconfig(**kwargs)
+async def login(
+    memo: kopf.Memo, retry: int, settings: kopf.OperatorSettings, **_: Any
+) -> kopf.ConnectionInfo:
+    """kopf's own requests (watches, its patches) use what servingopt's client uses:
+    ``--kubeconfig``/``--context`` (or $KUBECONFIG), else the in-cluster service account,
+    with ``tokenFile`` and exec plugins (kopf's ``login_with_kubeconfig`` reads neither,
+    nor ``--context``). kopf calls this at start and again after a 401; each call reads
+    every file again, so a rotated token is picked up. Credentials that have not changed
+    since the server refused them are waited for a little (a file being rewritten), then
+    handed back anyway: kopf then fails with its LoginError instead of a 401 loop."""
+    options: Options = memo.options
+    found = await asyncio.to_thread(read_login, options.kubeconfig, options.context)
+    identity = await asyncio.to_thread(found.identity)
+    if memo.get("login_identity") == identity and retry < LOGIN_WAIT_TRIES:
+        raise kopf.TemporaryError(
+            "the API server refused the credentials and they have not changed yet; "
+            f"reading them again in {LOGIN_WAIT_S:g} s",
+            delay=LOGIN_WAIT_S,
+        )
+    memo["login_identity"] = identity
+    return kopf.ConnectionInfo(
+        server=found.server,
+        ca_path=found.ca_file,
+        insecure=not found.verify,
+        scheme=found.scheme,
+        token=found.token,
+        certificate_path=found.cert_file,
+        private_key_path=found.key_file,
+        trust_env=settings.networking.trust_env,
+    )
 
 
 @kopf.on.cleanup()
