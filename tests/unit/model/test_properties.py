@@ -117,7 +117,10 @@ def test_stability_limit_is_respected(
     assert pred.stable == (f < 1.0)
     if pred.stable:
         assert np.isfinite(pred.p99_latency_ms)
-        assert pred.p99_latency_ms >= pred.mean_latency_ms * 0.999
+        # With fewer than 1 % of requests waiting, the 99th percentile is a request that
+        # did not wait: it may sit below the mean, which the rare waits raise.
+        if pred.utilisation >= 0.01:
+            assert pred.p99_latency_ms >= pred.mean_latency_ms * 0.999
         if cv == 0.0:
             assert pred.p99_latency_ms >= float(profile.service_time_ms(1)) - 1e-9
         assert 1.0 <= pred.mean_batch <= b + 1e-9
