@@ -111,7 +111,9 @@ async def apply_config(
     """Apply ``config`` to the Deployment and the owned HPA; returns the writes sent.
 
     A 409 (the Deployment changed since it was read) is retried on a fresh read after a
-    doubling pause. Nothing is sent for parts that already hold the configuration.
+    doubling pause. Nothing is sent for parts that already hold the configuration. A
+    Deployment deleted meanwhile is never re-created (see :func:`pinned`), and then no
+    HPA is applied either.
     """
     namespace = ms["metadata"]["namespace"]
     path = paths.deployment(namespace, spec.target_ref.name)
@@ -120,7 +122,10 @@ async def apply_config(
     while True:
         live = await kube.get(path)
         if live is None:
-            raise WorkloadError(f"Deployment {namespace}/{spec.target_ref.name} is gone")
+            what = f"Deployment {namespace}/{spec.target_ref.name}"
+            if conflicts:  # it was there at the first read
+                raise WorkloadError(f"{what} was deleted while servingopt applied to it")
+            raise WorkloadError(f"{what} is gone")
         stale = m.stale_selector_keys(live, config, catalog)
         if stale:
             strips += 1
@@ -133,15 +138,36 @@ async def apply_config(
         if m.contains(live, m.without_resource_version(body)):
             break
         try:
-            await kube.apply(path, body)
+            await kube.apply(path, pinned(body, live))
             writes += 1
             break
         except ApiError as error:
             conflicts += 1
-            if error.status != 409 or conflicts == APPLY_ATTEMPTS:
+            if not _read_again(error) or conflicts == APPLY_ATTEMPTS:
                 raise
             await asyncio.sleep(conflict_backoff_s * 2 ** (conflicts - 1))
     return writes + await apply_hpa(kube, ms, spec, config)
+
+
+def pinned(body: Mapping[str, Any], live: Mapping[str, Any]) -> dict[str, Any]:
+    """``body`` bound to the object read, by its uid.
+
+    Server-side apply creates an object that does not exist, even when the body carries
+    a resourceVersion; a ``metadata.uid`` that no live object has is refused instead
+    (409 "uid mismatch", or 422 "field is immutable" when another object took the name).
+    servingopt's apply bodies are fragments of the user's Deployment: never a new one.
+    """
+    out: dict[str, Any] = json.loads(json.dumps(body))
+    uid = (live.get("metadata") or {}).get("uid")
+    if uid:  # every object the API server returns has one
+        out.setdefault("metadata", {})["uid"] = uid
+    return out
+
+
+def _read_again(error: ApiError) -> bool:
+    """Whether an apply failed because the object is not the one read: changed (409),
+    gone (409 uid mismatch, 404) or replaced under the same name (422 on the uid)."""
+    return error.status in (404, 409) or (error.status == 422 and "metadata.uid" in error.message)
 
 
 async def apply_hpa(
@@ -193,8 +219,9 @@ async def release_workload(
     else:
         shape = m.deployment_apply(live, spec, config, catalog, container)
     handover, empty = m.release_bodies(shape, live)
-    await kube.apply(path, handover, manager=m.RELEASED_MANAGER)
-    await kube.apply(path, empty)
+    # Pinned: a Deployment deleted meanwhile stays deleted (409, retried by the caller).
+    await kube.apply(path, pinned(handover, live), manager=m.RELEASED_MANAGER)
+    await kube.apply(path, pinned(empty, live))
     return 2
 
 
