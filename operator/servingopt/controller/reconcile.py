@@ -42,7 +42,7 @@ from servingopt.optimize.observation import Observation
 
 from . import cost as costs
 from . import planning
-from .status import Findings, build_status, status_differs
+from .status import PLANNER_FAILED, Findings, build_status, exception_summary, status_differs
 
 log = logging.getLogger("servingopt.controller")
 
@@ -325,6 +325,7 @@ async def _reconcile(deps: Deps, body: Mapping[str, Any], now: float) -> Result:
     others = await _namespace_spend(deps, meta, ctx.policy)
     decision: Decision | None = None
     proposal = None
+    planner_failure = ""
     if sample.available:
         observation = planning.observation(
             sample,
@@ -340,7 +341,7 @@ async def _reconcile(deps: Deps, body: Mapping[str, Any], now: float) -> Result:
             )
         except Exception as error:  # the planner is pure; a bug there must not stop the loop
             log.exception("planner failed for %s/%s", meta["namespace"], meta["name"])
-            sample = MetricsSample(**{**sample.__dict__, "message": str(error)})
+            planner_failure = exception_summary(error)
         else:
             proposal = planning.proposal(decision, spec)
             if proposal is not None:
@@ -372,6 +373,7 @@ async def _reconcile(deps: Deps, body: Mapping[str, Any], now: float) -> Result:
             memory=memory,
         )
     )
+    verdict = _with_planner_failure(verdict, planner_failure)
     if verdict.target is not None and verdict.target != current:
         log.info(
             "%s/%s %s (%s): %s",
@@ -510,6 +512,15 @@ async def _execute(
     return writes, verdict
 
 
+def _with_planner_failure(verdict: Verdict, failure: str) -> Verdict:
+    """The guard's hold for want of a plan, saying why the planner gave none. (A
+    rollback or a hold for missing metrics does not need the planner: those stand.)"""
+    if not failure or verdict.reason != "NoPlan":
+        return verdict
+    message = f"the planner failed ({failure}); holding the current configuration"
+    return replace(verdict, reason=PLANNER_FAILED, message=message)
+
+
 EVENT_TYPES = {
     "Applied": "Normal",
     "Recommended": "Normal",
@@ -519,6 +530,8 @@ EVENT_TYPES = {
     "Held": "Normal",
     "Off": "Normal",
 }
+# Holds that need someone to look (a bug in the planner, an apply that failed).
+WARNING_REASONS = frozenset({PLANNER_FAILED, "ApplyFailed"})
 
 
 async def _report(
@@ -532,7 +545,7 @@ async def _report(
     if entry is not None:
         action = str(entry["action"])
         reason, _, message = str(entry.get("reason", "")).partition(": ")
-        kind = EVENT_TYPES.get(action, "Normal")
+        kind = "Warning" if reason in WARNING_REASONS else EVENT_TYPES.get(action, "Normal")
         await _event(deps, body, kind, action, message or reason, findings.now)
     return written
 

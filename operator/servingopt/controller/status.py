@@ -14,7 +14,7 @@ Conditions:
 - ``SLOMet``           — observed p99 is within the SLO (Unknown without metrics).
 - ``MetricsAvailable`` — demand and latency could be read.
 - ``Degraded``         — something needs attention: rolled back, budget refused, no
-  configuration meets the SLO, metrics missing.
+  configuration meets the SLO, metrics missing, the planner failed.
 """
 
 from __future__ import annotations
@@ -31,6 +31,8 @@ from .cost import CostReport
 
 CONDITION_TYPES = ("Ready", "Optimized", "SLOMet", "MetricsAvailable", "Degraded")
 HISTORY_LIMIT = 20
+PLANNER_FAILED = "PlannerFailed"
+EXCEPTION_TEXT_LIMIT = 300
 AT_RISK_FRACTION = 0.9
 
 
@@ -66,6 +68,13 @@ class Findings:
     applied_at: str | None = None
     applied_generation: int | None = None
     extra_conditions: Mapping[str, tuple[str, str, str]] = field(default_factory=dict)
+
+
+def exception_summary(error: BaseException, limit: int = EXCEPTION_TEXT_LIMIT) -> str:
+    """``Type: message`` on one line, at most ``limit`` characters: what a condition or
+    an Event may say about an exception (the traceback goes to the log only)."""
+    text = f"{type(error).__name__}: {' '.join(str(error).split())}".rstrip(": ")
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _condition(kind: str, status: bool | None, reason: str, message: str) -> dict[str, str]:
@@ -162,7 +171,8 @@ def conditions_for(f: Findings) -> list[dict[str, str]]:
 def _degraded(f: Findings, metrics_ok: bool) -> tuple[str, str] | None:
     verdict = f.verdict
     if verdict is not None and (
-        verdict.outcome in ("RolledBack", "Refused") or verdict.reason == "RolloutStalled"
+        verdict.outcome in ("RolledBack", "Refused")
+        or verdict.reason in ("RolloutStalled", PLANNER_FAILED)
     ):
         return verdict.reason, verdict.message
     if not metrics_ok:
