@@ -1,15 +1,18 @@
 """The kopf handlers: the only module that knows kopf.
 
 ModelServing is the only resource with handlers. create, resume and update (of the
-spec) share one reconcile; a timer re-plans each ModelServing every
+spec) share one reconcile; one operator-wide loop re-plans each ModelServing every
 ``replanIntervalSeconds`` of its policy, jittered by +-10 %. Nodes, ServingPolicies,
 InstanceCatalogs, Deployments and HPAs are watched through read-only indexes: kopf
-puts no finalizer or annotation on them.
+puts no finalizer or annotation on them. ModelServings get no finalizer either (see
+:func:`replan_forever` and :func:`release`), so deleting one, or the CRD, never waits
+for the operator.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
 import time
@@ -37,6 +40,7 @@ JITTER = 0.1
 # spec may be fixed elsewhere (a missing Deployment created), a failed apply retried.
 RETRY_SOON = frozenset({"Invalid", "Held"})
 RETRY_SOON_SECONDS = 15.0
+RETRY_FAILED_SECONDS = 60.0  # after an unexpected error in a timed pass
 # A re-login that finds the refused credentials unchanged waits this often, this long.
 LOGIN_WAIT_TRIES = 10
 LOGIN_WAIT_S = 3.0
@@ -56,6 +60,7 @@ class Runtime:
     next_due: dict[tuple[str, str], float] = field(default_factory=dict)
     rolling: dict[tuple[str, str], bool] = field(default_factory=dict)
     prometheus: PrometheusPool = field(init=False)
+    replanner: asyncio.Task[None] | None = None
 
     def __post_init__(self) -> None:
         # One bounded HTTP session for every Prometheus URL (none kept per URL).
@@ -70,6 +75,10 @@ class Runtime:
         return self.prometheus.source_for(url)
 
     async def close(self) -> None:
+        if self.replanner is not None:
+            self.replanner.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self.replanner
         await self.kube.close()
         await self.prometheus.close()
 
@@ -142,12 +151,14 @@ async def _run(body: Mapping[str, Any], memo: Any, indexes: Mapping[str, Any]) -
 
 
 @kopf.on.startup()
-async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
+async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **kwargs: Any) -> None:
     options: Options = memo.options
     configure(settings, options)
     credentials = Credentials.load(options.kubeconfig, options.context)
     kube = KubeClient(credentials, timeout=options.api_timeout)
     memo.runtime = Runtime(options, kube, memo.metrics)
+    # kopf hands startup handlers the indexes too (empty yet, filled in place later).
+    memo.runtime.replanner = asyncio.create_task(replan_forever(memo, kwargs))
 
 
 @kopf.on.login()
@@ -258,52 +269,97 @@ async def reconcile_modelserving(body: kopf.Body, memo: kopf.Memo, **kwargs: Any
     await _run(body, memo, kwargs)
 
 
-@kopf.timer(*MS, interval=TICK_SECONDS, initial_delay=TICK_SECONDS)
-async def replan(body: kopf.Body, memo: kopf.Memo, **kwargs: Any) -> None:
+@kopf.index(*MS)
+def modelservings_index(namespace: str | None, name: str, body: kopf.Body, **_: Any) -> Any:
+    """ModelServings to re-plan, with their target; none while being deleted."""
+    if body.metadata.get("deletionTimestamp"):
+        return {}
+    return {(namespace, name): (body.get("spec", {}).get("targetRef") or {}).get("name")}
+
+
+async def replan_forever(memo: kopf.Memo, indexes: Mapping[str, Any]) -> None:
+    """Every tick, re-plan the ModelServings that are due.
+
+    Not a ``kopf.timer``: kopf puts a finalizer on every object that has a timer or a
+    daemon (whatever ``optional`` says on the delete handler), and a finalizer nobody
+    removes makes deleting a ModelServing, its namespace or the CRD hang once the
+    operator is uninstalled. One loop over an index needs no finalizer."""
     runtime: Runtime = memo.runtime
-    meta = body["metadata"]
-    key = (meta["namespace"], meta["name"])
-    due = runtime.next_due.get(key, 0.0)
-    rollout_done = _rollout_finished(body, kwargs.get("deployments_index"), runtime, key)
-    if time.time() < due and not rollout_done:
-        return
-    await _run(body, memo, kwargs)
+    running: dict[tuple[str, str], asyncio.Task[None]] = {}
+    try:
+        while True:
+            await asyncio.sleep(TICK_SECONDS)
+            index = indexes.get("modelservings_index") or {}
+            for key in list(index):
+                if key in running and not running[key].done():
+                    continue  # still busy with the previous tick's pass
+                target = _first(index, key)
+                due = runtime.next_due.get(key, 0.0)
+                rollout_done = _rollout_finished(
+                    target, indexes.get("deployments_index"), runtime, key
+                )
+                if time.time() >= due or rollout_done:
+                    running[key] = asyncio.create_task(_replan_one(key, memo, indexes))
+            running = {k: t for k, t in running.items() if not t.done()}
+    finally:
+        for task in running.values():
+            task.cancel()
+
+
+async def _replan_one(key: tuple[str, str], memo: kopf.Memo, indexes: Mapping[str, Any]) -> None:
+    """One timed pass; a failure is logged and the pass comes again (as a kopf timer's
+    retry would: at the next tick after an API error, a minute after anything else)."""
+    body = {"metadata": {"namespace": key[0], "name": key[1]}}
+    try:
+        await _run(body, memo, indexes)
+    except kopf.TemporaryError as error:
+        log.warning("re-plan of %s/%s failed, retried at the next tick: %s", *key, error)
+    except Exception:
+        log.exception("re-plan of %s/%s failed; retried in a minute", *key)
+        memo.runtime.next_due[key] = time.time() + RETRY_FAILED_SECONDS
 
 
 def _rollout_finished(
-    body: Mapping[str, Any], deployments: Any, runtime: Runtime, key: tuple[str, str]
+    target: str | None, deployments: Any, runtime: Runtime, key: tuple[str, str]
 ) -> bool:
     """True once when the target's rollout finishes, so the next plan comes soon."""
-    name = (body.get("spec", {}).get("targetRef") or {}).get("name")
-    in_flight = _first(deployments, (key[0], name))
+    in_flight = _first(deployments, (key[0], target))
     was = runtime.rolling.get(key, False)
     runtime.rolling[key] = bool(in_flight)
     return was and in_flight is False
 
 
-@kopf.on.delete(*MS)
+def _deleted(type: str, **_: Any) -> bool:
+    return type == "DELETED"
+
+
+@kopf.on.event(*MS, when=_deleted)
 async def release(body: kopf.Body, memo: kopf.Memo, **kwargs: Any) -> None:
-    """Owned HPA: deleted by the garbage collector (ownerReference). Deployment: its
-    servingopt fields are handed over to ``servingopt-released`` with their values."""
+    """A ModelServing is gone: best effort, hand its Deployment fields over to
+    ``servingopt-released`` with their values. The owned HPA goes by the garbage
+    collector (ownerReference).
+
+    An event handler, not ``kopf.on.delete``: a mandatory delete handler needs a finalizer
+    (deletion then hangs once the operator is uninstalled), and an ``optional=True`` one
+    runs only while another finalizer holds the object, never on a plain delete. Event
+    handlers need no finalizer and write nothing on the object; kopf does not retry them,
+    so the client's own retries are all the effort (a miss leaves the fields owned by
+    ``servingopt``, values intact)."""
     runtime: Runtime = memo.runtime
     meta = body["metadata"]
+    key = (meta["namespace"], meta["name"])
+    runtime.next_due.pop(key, None)
+    runtime.rolling.pop(key, None)
+    runtime.metrics.forget(*key)
     try:
         ms = ModelServing.model_validate(
-            {
-                "metadata": {"name": meta["name"], "namespace": meta["namespace"]},
-                "spec": dict(body["spec"]),
-            }
+            {"metadata": {"name": key[1], "namespace": key[0]}, "spec": dict(body["spec"])}
         )
     except ValueError:
         return
-    deps = _deps(runtime, kwargs)
-    catalog = await governing_catalog(deps, meta["namespace"], ms.spec)
-    if catalog is not None:
-        try:
-            kube = scoped(runtime.kube, meta["namespace"])
-            await io.release_workload(kube, body, ms.spec, catalog)
-        except ApiError as error:
-            raise kopf.TemporaryError(
-                f"releasing the Deployment failed: {error}", delay=5
-            ) from error
-    runtime.metrics.forget(meta["namespace"], meta["name"])
+    try:
+        catalog = await governing_catalog(_deps(runtime, kwargs), key[0], ms.spec)
+        if catalog is not None:
+            await io.release_workload(scoped(runtime.kube, key[0]), body, ms.spec, catalog)
+    except (ApiError, io.WorkloadError) as error:
+        log.warning("releasing Deployment fields of %s/%s failed: %s", *key, error)

@@ -16,6 +16,8 @@ from servingopt.metrics.limits import (
     DEFAULT_TIMEOUT_SECONDS,
 )
 
+API_ERROR_BACKOFFS = (1.0, 1.0, 2.0, 3.0, *([5.0] * 10))  # seconds: 57 s in all
+
 
 @dataclass(frozen=True)
 class Options:
@@ -58,6 +60,11 @@ def configure(settings: kopf.OperatorSettings, options: Options) -> None:
     # Other API calls made by kopf (patches of its annotations, events).
     settings.networking.request_timeout = 30
     settings.networking.connect_timeout = 10
+    # API errors (connection refused while the API server restarts, 5xx, 429) are retried
+    # at most 5 s apart for about a minute (kopf's default spaces them up to 21 s), so
+    # the watches resume within 5 s of the API server's return. Past that a watch starts
+    # over and a failed patch is throttled and retried: kopf never gives up for good.
+    settings.networking.error_backoffs = API_ERROR_BACKOFFS
     # Events: only the ones servingopt posts on purpose (decisions, rollbacks, invalid
     # specs); handler log lines are not turned into Events.
     settings.posting.enabled = True

@@ -166,15 +166,21 @@ class PrometheusSource:
     async def _fetch(
         self, queries: dict[str, str], freshness: str, request: SampleRequest, now: float
     ) -> _Answers:
-        start, step = now - request.history_seconds, float(request.history_step_seconds)
+        # History points on multiples of the step: within one step the same data gives
+        # the same history (a range aligned to ``now`` re-samples the partial window where
+        # a series starts differently on every call), so an unchanged workload gives the
+        # planner, and the status, the same input.
+        step = float(request.history_step_seconds)
+        end = math.floor(now / step) * step
+        start = end - request.history_seconds
         instant = [self.client.query(q, at=now) for q in (*queries.values(), freshness)]
         ranges = [
-            self.client.query_range(queries[q], start, now, step) if q in queries else _none()
+            self.client.query_range(queries[q], start, end, step) if q in queries else _none()
             for q in HISTORIES
         ]
         got = await _all([*instant, *ranges])
         n = len(queries)
-        return _Answers(dict(zip(queries, got[:n], strict=True)), got[n], got[n + 1 :], start, now)
+        return _Answers(dict(zip(queries, got[:n], strict=True)), got[n], got[n + 1 :], start, end)
 
     def _staleness(self, answers: _Answers, now: float) -> str:
         """Why the answers are too old to act on, or ''."""
