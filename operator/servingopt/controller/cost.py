@@ -9,7 +9,8 @@ the node's capacity type (spot or on-demand).
 
 Baseline: the workload as servingopt first found it (price per replica and replica
 count), scaled to today's demand: ``per-replica price x ceil(replicas x demand now /
-demand then)``. Savings: ``1 - projected / baseline``.
+demand then)``, both demands at three significant digits. Savings: ``1 - projected /
+baseline``.
 """
 
 from __future__ import annotations
@@ -107,6 +108,10 @@ def current_cost(
     return CurrentCost(total if priced else None, priced + unpriced, unpriced)
 
 
+def _sig3(value: float) -> float:
+    return float(f"{value:.3g}")
+
+
 @dataclass(frozen=True)
 class Baseline:
     """The workload as first observed."""
@@ -118,7 +123,11 @@ class Baseline:
     def hourly_at(self, demand_rps: float | None) -> float:
         replicas = self.replicas
         if demand_rps is not None and self.demand_rps:
-            replicas = max(1, math.ceil(self.replicas * demand_rps / self.demand_rps - 1e-9))
+            # Both demands at three significant digits, as status shows them: measuring
+            # noise around an unchanged demand (1500.02 against 1499.98 req/s) must not
+            # add a replica to the baseline on every other pass.
+            ratio = _sig3(demand_rps) / _sig3(self.demand_rps)
+            replicas = max(1, math.ceil(self.replicas * ratio - 1e-9))
         return self.hourly_per_replica * replicas
 
     def to_dict(self) -> dict[str, Any]:
