@@ -86,9 +86,32 @@ async def test_a_healthy_answer(kmock: kmock.RawHandler, source: Any) -> None:
     kmock["get /api/v1/query_range"] << matrix("250")
     got = await source(kmock).sample(REQUEST)
     assert got.available and got.request_rate == 250.0
-    assert got.demand_history == ((NOW - 60, 250.0), (NOW, 250.0))
+    # The series began within the range: its first window-long stretch is left out.
+    assert got.demand_history == ((NOW, 250.0),)
     query = kmock["get /api/v1/query"][0].params["query"]
     assert 'namespace="ml"' in query and "[60s]" in query
+
+
+@pytest.mark.parametrize(
+    ("first", "expected"),
+    [
+        (NOW - 180, [250.0, 250.0, 250.0]),  # began within the range: first window dropped
+        (NOW - 49 * 3600, [40.0, 250.0, 250.0, 250.0]),  # older than the range: all kept
+    ],
+)
+async def test_a_new_series_loses_its_partial_first_window_only(
+    kmock: kmock.RawHandler, source: Any, first: float, expected: list[float]
+) -> None:
+    """Where a series begins, a rate covers part of its window and reads low."""
+    kmock["get /api/v1/query"] << instant("250")
+    times = [first, NOW - 120, NOW - 60, NOW]
+    values = [[t, v] for t, v in zip(times, ("40", "250", "250", "250"), strict=True)]
+    kmock["get /api/v1/query_range"] << {
+        "status": "success",
+        "data": {"resultType": "matrix", "result": [{"metric": {}, "values": values}]},
+    }
+    got = await source(kmock).sample(REQUEST)
+    assert [v for _, v in got.demand_history] == expected
 
 
 async def test_server_errors_are_retried(kmock: kmock.RawHandler, source: Any) -> None:

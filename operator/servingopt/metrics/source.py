@@ -83,6 +83,20 @@ def _finite_samples(series: list[Series]) -> tuple[tuple[float, float], ...]:
     return tuple((t, v) for t, v in (series[0].samples if series else ()) if math.isfinite(v))
 
 
+def _after_start(
+    samples: tuple[tuple[float, float], ...], start: float, window_s: float
+) -> tuple[tuple[float, float], ...]:
+    """A rate history without the points whose window reaches back to where the series
+    began (it began within the range when its first point comes after ``start``): such
+    a rate covers part of its window only, so a new workload's first minute reads far
+    below its demand, and that one miss would widen the forecast's error band for the
+    two days the point stays in the history."""
+    if not samples or samples[0][0] <= start:
+        return samples
+    first = samples[0][0]
+    return tuple(point for point in samples if point[0] >= first + window_s)
+
+
 async def _none() -> list[Series]:
     return []
 
@@ -161,7 +175,7 @@ class PrometheusSource:
         stale = self._staleness(answers, now)
         if stale:
             return MetricsSample(reason=STALE, message=stale)
-        return _measured(queries, answers)
+        return _measured(queries, answers, request.window_seconds)
 
     async def _fetch(
         self, queries: dict[str, str], freshness: str, request: SampleRequest, now: float
@@ -200,7 +214,7 @@ class PrometheusSource:
         return ""
 
 
-def _measured(queries: dict[str, str], answers: _Answers) -> MetricsSample:
+def _measured(queries: dict[str, str], answers: _Answers, window_s: float) -> MetricsSample:
     values: dict[str, float | None] = {}
     nan = []
     for question, series in answers.instant.items():
@@ -228,7 +242,7 @@ def _measured(queries: dict[str, str], answers: _Answers) -> MetricsSample:
         mean_batch_size=values.get("mean_batch_size"),
         queue_ms=values.get("queue_ms"),
         replicas=int(replicas) if replicas is not None else None,
-        demand_history=_finite_samples(history),
+        demand_history=_after_start(_finite_samples(history), answers.start, window_s),
         p99_history=_finite_samples(p99_history),
         replicas_history=_finite_samples(replicas_history),
         missing=missing,
