@@ -318,6 +318,7 @@ async def _reconcile(deps: Deps, body: Mapping[str, Any], now: float) -> Result:
         container_name=container,
         behavior_hint=str((applied_meta.get("config") or {}).get("behavior", "")),
     )
+    overwritten = overwritten_fields(applied_meta, current) if mode == "Auto" else ""
     running_cost = costs.current_cost(state.pods, state.nodes, catalog)
     sample = await _sample(deps, ctx)
     corrections = planning.corrections_from_dict(saved.get("corrections") or {})
@@ -400,6 +401,7 @@ async def _reconcile(deps: Deps, body: Mapping[str, Any], now: float) -> Result:
             "generation": generation,
         }
         current = verdict.target
+        overwritten = ""
     elif verdict.outcome == "Off":
         applied_meta = {}
 
@@ -426,6 +428,7 @@ async def _reconcile(deps: Deps, body: Mapping[str, Any], now: float) -> Result:
         applied_by_us=bool(applied_meta) and mode == "Auto",
         applied_at=applied_meta.get("at"),
         applied_generation=applied_meta.get("generation"),
+        extra_conditions=_overwritten_condition(overwritten, applied_meta.get("at")),
     )
     new_state: dict[str, Any] = {
         "guard": verdict.memory.to_dict(),
@@ -440,6 +443,45 @@ async def _reconcile(deps: Deps, body: Mapping[str, Any], now: float) -> Result:
     written = await _report(deps, body, previous, findings)
     _export(deps, meta, report, sample, slo, verdict)
     return Result(verdict.outcome, writes, written, ctx.policy.replan_interval_seconds)
+
+
+# What servingopt writes on the Deployment, by ServingConfig field.
+DEPLOYMENT_FIELDS = (
+    "instance_type",
+    "pool",
+    "capacity_type",
+    "variant",
+    "max_batch_size",
+    "max_queue_delay_us",
+    "cache_enabled",
+    "cache_size_mib",
+)
+
+
+def overwritten_fields(applied_meta: Mapping[str, Any], current: ServingConfig) -> str:
+    """What another client has changed on the Deployment since servingopt's last apply
+    ('' when nothing): right after an apply the template holds it, so any difference
+    is someone else's write (a GitOps sync of servingopt's fields, an edit)."""
+    raw = applied_meta.get("config")
+    if not raw:
+        return ""
+    applied = ServingConfig.from_dict(dict(raw))
+    return "; ".join(
+        f"{name} {getattr(applied, name)} -> {getattr(current, name)}"
+        for name in DEPLOYMENT_FIELDS
+        if getattr(applied, name) is not None and getattr(applied, name) != getattr(current, name)
+    )
+
+
+def _overwritten_condition(changes: str, applied_at: str | None) -> dict[str, tuple[str, str, str]]:
+    if not changes:
+        return {}
+    message = (
+        f"another client changed what servingopt applied at {applied_at}: {changes}. "
+        "servingopt applies again no sooner than the policy's minIntervalSeconds after its "
+        "last change; keep these fields out of Git (README, GitOps) or use mode Recommend"
+    )
+    return {"Optimized": ("False", "Overwritten", message[:1024])}
 
 
 async def _recreate_hpa(

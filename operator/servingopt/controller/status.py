@@ -296,6 +296,16 @@ def _clean(value: Any) -> Any:
     return value
 
 
+# Parts of the status that alone are not worth a write: the ranked alternatives follow
+# every move of the forecast (a new minute of history reorders near-ties), so they are
+# refreshed with the next change that matters.
+REFRESHED_WITH_OTHERS = frozenset({"alternatives"})
+
+
 def status_differs(live: Mapping[str, Any], wanted: Mapping[str, Any]) -> bool:
-    """Whether writing ``wanted`` would change the live status."""
-    return bool(_clean(dict(live)) != _clean(dict(wanted)))
+    """Whether writing ``wanted`` would change the live status in a way worth a write."""
+
+    def worth(status: Mapping[str, Any]) -> Any:
+        return _clean({k: v for k, v in status.items() if k not in REFRESHED_WITH_OTHERS})
+
+    return bool(worth(live) != worth(wanted))
