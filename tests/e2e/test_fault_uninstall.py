@@ -100,7 +100,7 @@ def test_uninstalling_the_operator_leaves_nothing_that_blocks_deletion(
     started = time.monotonic()
     kubectl.run("delete", "modelserving", DEPLOY, f"--timeout={DELETE_BOUND_S:.0f}s")
     took = time.monotonic() - started
-    print(f"\nModelServing deleted {took:.1f} s after the request, no operator running")
+    print(f"\nModelServing deleted {took:.2f} s after the request, no operator running")
     assert took < DELETE_BOUND_S
     assert kubectl.run("get", "modelserving", DEPLOY, check=False).returncode != 0
 
