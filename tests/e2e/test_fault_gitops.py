@@ -169,6 +169,7 @@ def test_the_full_manifest_reapplied_client_side_fights_and_servingopt_does_not_
     )
     live = kubectl.json("get", "deployment", DEPLOY, "--show-managed-fields")
     ours = servingopt_view(live)
+    ours_selector = live["spec"]["template"]["spec"]["nodeSelector"]
     assert ours["pool"] != "gpu-v100"
     writes_before, started = writes(operator), time.monotonic()
 
@@ -178,6 +179,10 @@ def test_the_full_manifest_reapplied_client_side_fights_and_servingopt_does_not_
     pools = [v["pool"] for v in seen.views]
     servingopt_applies = flips([tuple(manager_times(live, FM)), *seen.servingopt_applies])
     generations = flips([int(live["metadata"]["generation"]), *seen.generations])
+    selector = kubectl.json("get", "deployment", DEPLOY)["spec"]["template"]["spec"]["nodeSelector"]
+    pods = kubectl.json("get", "pods", "-l", f"app.kubernetes.io/name={DEPLOY}")["items"]
+    pending = sum(1 for pod in pods if pod["status"].get("phase") == "Pending")
+    print(f"\nnodeSelector after the syncs: {selector}; {pending} of {len(pods)} pods Pending")
     print(
         f"\nfull manifest, client-side: {seen.count} applies, {len(seen.failures)} failed; "
         f"pool {ours['pool']} -> {pools[0]} after the first sync, "
@@ -192,6 +197,13 @@ def test_the_full_manifest_reapplied_client_side_fights_and_servingopt_does_not_
     # minimum interval between changes (no flip-flop, no rollout per sync).
     assert pools[0] == "gpu-v100"
     assert flips(pools) == 0
+    # The three-way merge keeps selector keys Git never had: Git's pool with the
+    # instance type servingopt chose, a selector no node matches (new pods Pending).
+    assert selector["servingopt.io/pool"] == "gpu-v100"
+    assert (
+        selector["node.kubernetes.io/instance-type"]
+        == ours_selector["node.kubernetes.io/instance-type"]
+    )
     assert servingopt_applies <= math.ceil(DURATION_S / MIN_INTERVAL_S)
     # Its own writes (status, state, Events) stay within a few per re-plan.
     assert writes_during <= 3 * math.ceil(DURATION_S / REPLAN_S) + 3
