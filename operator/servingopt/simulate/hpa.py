@@ -13,7 +13,7 @@ test_hpa_upstream.py``):
    happens; with zero current replicas autoscaling is off;
 2. the replica calculator (:func:`metric_replicas`) over the pods as :func:`group_pods`
    sorts them: the ratio ``usage / target`` over the pods whose samples count; inside
-   the tolerance (``|1 - ratio| <= 0.1``) nothing changes, otherwise
+   the tolerance (``0.9 <= ratio <= 1.1``) nothing changes, otherwise
    ``ceil(ratio * pods)``. Pods set aside (Pending, and for a CPU Resource metric pods
    still initialising) count as 0 when scaling up; pods without a sample count as the
    target (a Resource utilisation metric: ``max(100 %, target)``) when scaling down and 0
@@ -234,7 +234,7 @@ def metric_replicas(
     ratio = _usage_ratio(values, target, metric)
     scale_up_with_unready = metrics.unready > 0 and ratio > 1.0
     if not scale_up_with_unready and metrics.missing == 0:
-        if abs(1.0 - ratio) <= tolerance:
+        if _within(ratio, tolerance):
             return current
         return math.ceil(ratio * len(values))
     # Fill the gaps conservatively: towards the target on the way down, 0 on the way up;
@@ -246,12 +246,18 @@ def metric_replicas(
     if scale_up_with_unready:
         values += [0.0] * metrics.unready
     new_ratio = _usage_ratio(values, target, metric)
-    if abs(1.0 - new_ratio) <= tolerance or (ratio < 1.0 < new_ratio) or (ratio > 1.0 > new_ratio):
+    if _within(new_ratio, tolerance) or (ratio < 1.0 < new_ratio) or (ratio > 1.0 > new_ratio):
         return current
     proposal = math.ceil(new_ratio * len(values))
     if (new_ratio < 1.0 and proposal > current) or (new_ratio > 1.0 and proposal < current):
         return current
     return proposal
+
+
+def _within(ratio: float, tolerance: float) -> bool:
+    # Written as the controller does (Tolerances.isWithin), so that a ratio of exactly
+    # 1.1 is inside a 10 % tolerance (abs(1 - 1.1) is 0.10000000000000009 in floats).
+    return 1.0 - tolerance <= ratio <= 1.0 + tolerance
 
 
 def _usage_ratio(values: Sequence[float], target: float, metric: MetricSource) -> float:

@@ -2,10 +2,13 @@
 
 Sources: "Horizontal Pod Autoscaling" — *Algorithm details* (ratio, tolerance, not-yet-ready
 and missing pods) and *Configurable scaling behavior* (policies, periods, selectPolicy,
-stabilisation windows, defaults).
+stabilisation windows, defaults); the controller's source where the documentation is
+silent. Cases translated from the controller's own tests: ``test_hpa_upstream.py``.
 """
 
 from __future__ import annotations
+
+from collections import deque
 
 import pytest
 
@@ -14,9 +17,11 @@ from servingopt.simulate.hpa import (
     DEFAULT_SCALE_UP,
     Hpa,
     HpaSpec,
+    ObservedPod,
     PodMetrics,
     ScalingPolicy,
     ScalingRules,
+    group_pods,
     metric_replicas,
     rules_from_behavior,
 )
@@ -38,7 +43,9 @@ def test_ratio_is_rounded_up() -> None:
     assert metric_replicas(3, pods(3, 130), 100) == 4  # ceil(3.9)
 
 
-@pytest.mark.parametrize(("value", "expected"), [(108, 10), (92, 10), (111, 12), (89, 9)])
+@pytest.mark.parametrize(
+    ("value", "expected"), [(108, 10), (92, 10), (110, 10), (90, 10), (111, 12), (89, 9)]
+)
 def test_tolerance_of_ten_percent(value: float, expected: int) -> None:
     # "skips any scaling action if the ratio is sufficiently close to 1.0 (0.1 by default)"
     assert metric_replicas(10, pods(10, value), 100) == expected
@@ -61,6 +68,54 @@ def test_missing_metrics_assume_target_when_scaling_down() -> None:
     # 3 pods report 50, one has no sample: counted at 100 (the target) on the way down:
     # (150 + 100) / 400 = 0.625 -> ceil(0.625 * 4) = 3.
     assert metric_replicas(4, PodMetrics([50, 50, 50], missing=1), 100) == 3
+
+
+def test_missing_pods_are_left_out_at_a_ratio_of_exactly_one() -> None:
+    # Controller source: missing pods are filled only when the ratio is below or above 1.
+    assert metric_replicas(4, PodMetrics([100, 100], missing=2), 100) == 4
+
+
+def test_a_not_ready_pods_sample_counts_for_a_pods_metric_not_for_cpu() -> None:
+    # A Running pod that is not ready (still loading, or failing its probe) but reports a
+    # request rate is counted; for CPU its sample is set aside (start-up distorts it).
+    pods = [ObservedPod(300.0), ObservedPod(0.0, ready=False, started=-30, ready_changed=-30)]
+    by_rate = group_pods(pods, 0.0, cpu=False)
+    assert (list(by_rate.values), by_rate.unready) == ([300.0, 0.0], 0)
+    assert metric_replicas(2, by_rate, 100) == 3  # 150 per pod: ceil(1.5 x 2)
+    by_cpu = group_pods(pods, 0.0, cpu=True)
+    assert (list(by_cpu.values), by_cpu.unready) == ([300.0], 1)
+
+
+def test_cpu_missing_pods_count_at_their_whole_request_on_the_way_down() -> None:
+    # Resource utilisation: a pod without a sample is taken at 100 % (not the 50 % target)
+    # when scaling down: (20 + 20 + 100) / 3 = 46 % of a 50 % target, within tolerance.
+    metrics = PodMetrics([20, 20], missing=1)
+    assert metric_replicas(3, metrics, 50, metric="Resource") == 3
+    assert metric_replicas(3, metrics, 50, metric="Pods") == 2  # at the target: 30 -> ceil(1.8)
+
+
+def test_cpu_utilisation_is_whole_percent() -> None:
+    # 110.6 % is 110 % to the controller: inside a 10 % tolerance of a 100 % target.
+    assert metric_replicas(10, pods(10, 110.6), 100, metric="Resource") == 10
+    assert metric_replicas(10, pods(10, 110.6), 100) == 12
+
+
+def test_a_new_hpa_does_not_scale_down_within_its_first_window() -> None:
+    # The first sync records the current count: for 300 s it is the highest recommendation.
+    hpa = Hpa(HpaSpec(1, 100, 100))
+    for t in range(0, 300, 15):
+        assert hpa.sync(t, 10, pods(10, 20)) == 10
+    assert hpa.sync(300, 10, pods(10, 20)) == 2
+    # A controller that already knows the HPA (a restart keeps nothing, so only a test) does.
+    assert Hpa(HpaSpec(1, 100, 100), recommendations=deque()).sync(0, 10, pods(10, 20)) == 2
+
+
+def test_without_behavior_scale_up_is_capped_at_double_or_four() -> None:
+    # No spec.behavior: max(2 x current, 4) per pass, not max(current + 4, 2 x current).
+    legacy = Hpa(HpaSpec(1, 100, 10, has_behavior=False))
+    assert legacy.sync(0, 1, pods(1, 1000)) == 4
+    assert legacy.sync(15, 4, pods(4, 1000)) == 8
+    assert Hpa(HpaSpec(1, 100, 10)).sync(0, 1, pods(1, 1000)) == 5
 
 
 def test_no_metrics_keeps_current() -> None:
