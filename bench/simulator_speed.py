@@ -18,10 +18,10 @@ from typing import Any
 import numpy as np
 
 from servingopt.simulate import traces as T
-from servingopt.simulate.benchcli import load_samples, peak_for
 from servingopt.simulate.compare import make_policy
 from servingopt.simulate.engine import History, Plan, Policy, replay
 from servingopt.simulate.oracle import oracle
+from servingopt.simulate.servingbench import load_samples, peak_for
 
 GOAL_S = 5.0
 

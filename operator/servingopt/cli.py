@@ -1,8 +1,9 @@
-"""The ``servingopt`` command line.
+"""The ``servingopt`` command line: ``main()`` and nothing else of its own.
 
-Each subcommand lives in the module that implements it and registers itself
-through ``add_parser(subparsers)``; this module only wires them together and
-keeps imports lazy so that ``servingopt --help`` stays fast.
+Every subcommand lives in :mod:`servingopt.commands` (its flags, its inputs, its
+output) and exits with a code of :mod:`servingopt.commands.exits`.  Imports stay
+lazy so that ``servingopt --help`` stays fast: only the module of the subcommand
+being run is imported; the others are listed by name and help line alone.
 """
 
 from __future__ import annotations
@@ -15,28 +16,64 @@ import select
 import sys
 import traceback
 from collections.abc import Callable, Sequence
-from pathlib import Path
-from typing import Any
 
 from . import __version__
-
-EXIT_OK = 0
-EXIT_INVALID_INPUT = 2
-EXIT_NOT_IMPLEMENTED = 3
-EXIT_INTERNAL_ERROR = 70  # sysexits.h EX_SOFTWARE: a bug, not the input
-EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report it
-
-# (subcommand, module that provides add_parser, one-line help) — order is --help order.
-COMMANDS: tuple[tuple[str, str, str], ...] = (
-    ("run", "servingopt.controller.cli", "run the operator (kopf) against the current cluster"),
-    ("plan", "servingopt.optimize.cli", "decide the cheapest configuration offline"),
-    ("simulate", "servingopt.simulate.cli", "replay a traffic trace against policies"),
-    ("bench", "servingopt.simulate.benchcli", "run the ServingBench suite"),
-    ("crds", "servingopt.cli", "write (or --check) the generated CRDs"),
-    ("validate", "servingopt.cli", "check ModelServing/ServingPolicy/InstanceCatalog files"),
-    ("demo", "servingopt.demo", "closed-loop demo on an embedded local cluster"),
-    ("dev-cluster", "servingopt.devcluster.cli", "local real control plane: up|down|env|status"),
+from .commands import COMMANDS, Command
+from .commands.exits import (  # re-exported: callers and tests import them from here
+    EXIT_INTERNAL_ERROR,
+    EXIT_INTERRUPTED,
+    EXIT_INVALID_INPUT,
+    EXIT_NOT_IMPLEMENTED,
+    EXIT_OK,
 )
+
+__all__ = [
+    "EXIT_INTERNAL_ERROR",
+    "EXIT_INTERRUPTED",
+    "EXIT_INVALID_INPUT",
+    "EXIT_NOT_IMPLEMENTED",
+    "EXIT_OK",
+    "build_parser",
+    "main",
+]
+
+
+def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
+    """The parser of every subcommand; given ``argv``, only the subcommand it names
+    is built in full (importing its module), the others are listed by help line."""
+    wanted = _command_named(argv) if argv is not None else None
+    parser = argparse.ArgumentParser(
+        prog="servingopt",
+        description="Make ML model serving cheap without breaking its latency SLO.",
+    )
+    parser.add_argument("--version", action="version", version=f"servingopt {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for command in COMMANDS:
+        if argv is None or command.name == wanted:
+            _add_command(sub, command)
+        else:
+            sub.add_parser(command.name, help=command.help)
+    return parser
+
+
+def _command_named(argv: Sequence[str]) -> str | None:
+    """The subcommand ``argv`` runs: its first word that is not an option (the
+    top-level options take no values)."""
+    return next((word for word in argv if not word.startswith("-")), None)
+
+
+def _add_command(
+    sub: argparse._SubParsersAction[argparse.ArgumentParser], command: Command
+) -> None:
+    try:
+        module = importlib.import_module(command.module)
+    except ModuleNotFoundError as error:
+        if error.name != command.module:
+            raise
+        p = sub.add_parser(command.name, help=f"{command.help} (not implemented yet)")
+        p.set_defaults(func=_not_implemented(command.name))
+        return
+    module.add_parser(sub, command.help)
 
 
 def _not_implemented(name: str) -> Callable[[argparse.Namespace], int]:
@@ -45,126 +82,6 @@ def _not_implemented(name: str) -> Callable[[argparse.Namespace], int]:
         return EXIT_NOT_IMPLEMENTED
 
     return handler
-
-
-def add_crds_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    p = sub.add_parser("crds", help="write (or --check) the generated CRDs")
-    p.add_argument(
-        "-d", "--dir", type=Path, default=Path("crds"), help="output directory (default: ./crds)"
-    )
-    p.add_argument("--check", action="store_true", help="exit 1 if the directory is stale")
-    p.add_argument("--stdout", action="store_true", help="print the CRDs instead of writing")
-    p.set_defaults(func=cmd_crds)
-
-
-def cmd_crds(args: argparse.Namespace) -> int:
-    from .api import crdgen
-
-    if args.stdout:
-        print("---\n".join(crdgen.render_all().values()), end="")
-        return EXIT_OK
-    try:
-        if args.check:
-            problems = crdgen.stale(args.dir)
-            for problem in problems:
-                print(f"stale CRD {args.dir}/{problem}; run `servingopt crds`", file=sys.stderr)
-            return 1 if problems else EXIT_OK
-        for path in crdgen.write(args.dir):
-            print(f"wrote {path}")
-    except OSError as error:  # a --dir that is a file, read-only, or under a missing parent
-        print(f"error: --dir {args.dir}: {error.strerror or error}", file=sys.stderr)
-        return EXIT_INVALID_INPUT
-    return EXIT_OK
-
-
-def add_validate_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    p = sub.add_parser(
-        "validate",
-        help="check ModelServing/ServingPolicy/InstanceCatalog files",
-        description="Validate documents offline with the CRD rules plus servingopt's own "
-        "checks. Prints one line per problem with its field path. Exit 0 when all are "
-        "valid, 2 otherwise.",
-    )
-    p.add_argument(
-        "-f", "--file", type=Path, action="append", required=True, help="YAML file (`-` for stdin)"
-    )
-    p.add_argument("--catalog", type=Path, help="InstanceCatalog to check references against")
-    p.add_argument("-q", "--quiet", action="store_true", help="print problems only")
-    p.set_defaults(func=cmd_validate)
-
-
-def cmd_validate(args: argparse.Namespace) -> int:
-    from .api.yamlio import STDIN, InputError
-
-    stdin_uses = [str(p) for p in [*args.file, args.catalog] if p is not None].count(STDIN)
-    if stdin_uses > 1:
-        print("error: `-` (standard input) can be given only once", file=sys.stderr)
-        return EXIT_INVALID_INPUT
-    try:
-        catalog = _validate_catalog(args.catalog)
-    except (InputError, ValueError) as error:
-        print(f"error: --catalog {error}", file=sys.stderr)
-        return EXIT_INVALID_INPUT
-    failed = False
-    for path in args.file:
-        failed = _validate_one(path, catalog, args.quiet) or failed
-    return EXIT_INVALID_INPUT if failed else EXIT_OK
-
-
-def _validate_catalog(path: Path | None) -> Any:
-    from .api import InstanceCatalog
-    from .api.validation import load_one
-
-    return load_one(path, InstanceCatalog) if path else None
-
-
-def _validate_one(path: Path, catalog: Any, quiet: bool) -> bool:
-    """Print one line per document (skips and valid ones unless quiet); True on failure."""
-    from .api.validation import Skipped, validate_stream
-    from .api.yamlio import InputError, source_name
-
-    try:
-        items = validate_stream(path, catalog)
-    except InputError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return True
-    failed = False
-    for item in items:
-        if isinstance(item, Skipped):
-            if not quiet:
-                print(item)
-            continue
-        label = f"{item.source} {item.kind}/{item.name}"
-        if item.ok and not quiet:
-            print(f"{label}: valid")
-        failed = failed or not item.ok
-        for problem in item.problems:
-            print(f"{label}: {problem}")
-    if not quiet and all(isinstance(item, Skipped) for item in items):
-        print(f"note: {source_name(path)}: no servingopt documents to check", file=sys.stderr)
-    return failed
-
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="servingopt",
-        description="Make ML model serving cheap without breaking its latency SLO.",
-    )
-    parser.add_argument("--version", action="version", version=f"servingopt {__version__}")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name, module_name, help_text in COMMANDS:
-        if module_name == __name__:
-            {"crds": add_crds_parser, "validate": add_validate_parser}[name](sub)
-            continue
-        try:
-            module = importlib.import_module(module_name)
-            module.add_parser(sub)
-        except ModuleNotFoundError as error:
-            if error.name != module_name:
-                raise
-            p = sub.add_parser(name, help=f"{help_text} (not implemented yet)")
-            p.set_defaults(func=_not_implemented(name))
-    return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -177,8 +94,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     """
     command = None
     try:
-        parser = build_parser()
-        args = parser.parse_args(argv)
+        words = sys.argv[1:] if argv is None else argv
+        parser = build_parser(words)
+        args = parser.parse_args(words)
         command = args.command
         if not getattr(args, "func", None):
             parser.print_help()

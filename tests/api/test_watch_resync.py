@@ -10,7 +10,7 @@ import kmock
 import pytest
 import yaml
 
-from servingopt.controller.cli import run
+from servingopt.controller.runner import run
 from servingopt.controller.settings import Options
 
 pytestmark = pytest.mark.kmock(cls=kmock.KubernetesEmulator)

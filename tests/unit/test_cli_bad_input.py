@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-import servingopt.cli
+import servingopt.commands.crds
 from servingopt.cli import EXIT_INTERNAL_ERROR, EXIT_INTERRUPTED, EXIT_INVALID_INPUT, EXIT_OK, main
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -391,7 +391,7 @@ def test_interrupt_exits_130(
     def interrupted(_: object) -> int:
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(servingopt.cli, "cmd_crds", interrupted)
+    monkeypatch.setattr(servingopt.commands.crds, "cmd_crds", interrupted)
     assert run(["crds", "--stdout"], capsys) == (EXIT_INTERRUPTED, "", "")
 
 
@@ -401,7 +401,7 @@ def test_a_bug_is_one_line_and_exit_70(
     def broken(_: object) -> int:
         raise RuntimeError("boom\nsecond line")
 
-    monkeypatch.setattr(servingopt.cli, "cmd_crds", broken)
+    monkeypatch.setattr(servingopt.commands.crds, "cmd_crds", broken)
     monkeypatch.delenv("SERVINGOPT_DEBUG", raising=False)
     code, _, err = run(["crds", "--stdout"], capsys)
     assert code == EXIT_INTERNAL_ERROR
@@ -415,7 +415,7 @@ def test_debug_shows_the_traceback(
     def broken(_: object) -> int:
         raise RuntimeError("boom")
 
-    monkeypatch.setattr(servingopt.cli, "cmd_crds", broken)
+    monkeypatch.setattr(servingopt.commands.crds, "cmd_crds", broken)
     monkeypatch.setenv("SERVINGOPT_DEBUG", "1")
     assert main(["crds", "--stdout"]) == EXIT_INTERNAL_ERROR
     assert "Traceback" in capsys.readouterr().err
@@ -428,7 +428,7 @@ def test_a_broken_pipe_elsewhere_is_not_hidden(
     def broken(_: object) -> int:
         raise BrokenPipeError(32, "Broken pipe")
 
-    monkeypatch.setattr(servingopt.cli, "cmd_crds", broken)
+    monkeypatch.setattr(servingopt.commands.crds, "cmd_crds", broken)
     assert main(["crds", "--stdout"]) == EXIT_INTERNAL_ERROR
     assert "internal error: BrokenPipeError" in capfd.readouterr().err
 

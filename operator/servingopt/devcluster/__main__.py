@@ -2,6 +2,6 @@
 
 import sys
 
-from servingopt.devcluster.cli import main
+from servingopt.cli import main
 
-sys.exit(main())
+sys.exit(main(["dev-cluster", *sys.argv[1:]]))

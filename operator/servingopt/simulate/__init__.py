@@ -1,6 +1,6 @@
 """Trace replay: demand traces, an emulated HPA, baselines, an oracle and reports.
 
-Pure (numpy, no I/O, no clock) except :mod:`.cli`, :mod:`.benchcli` and the trace
+Pure (numpy, no I/O, no clock) except :mod:`.inputs`, :mod:`.servingbench` and the trace
 loaders.  Entry points:
 
 * :func:`servingopt.simulate.engine.replay` — one policy against one trace;

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from servingopt.cli import EXIT_INVALID_INPUT, build_parser, main
-from servingopt.controller.cli import options_from
+from servingopt.commands.run import options_from
 from servingopt.controller.settings import Options
 
 

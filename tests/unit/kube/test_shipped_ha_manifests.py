@@ -9,7 +9,7 @@ from typing import Any
 
 import yaml
 
-from servingopt.controller.cli import election_from
+from servingopt.commands.run import election_from
 from servingopt.kube.leader import DEFAULT_NAME
 
 ROOT = Path(__file__).resolve().parents[3]

@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from servingopt.cli import EXIT_INVALID_INPUT, main
-from servingopt.optimize.cli import EXIT_INFEASIBLE
+from servingopt.commands.exits import EXIT_INFEASIBLE
 from servingopt.optimize.history import HistoryError, parse_history
 
 ROOT = Path(__file__).resolve().parents[3]

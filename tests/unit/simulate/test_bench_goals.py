@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from servingopt.simulate.benchcli import goals
+from servingopt.simulate.servingbench import goals
 
 
 def case(trace: str, **policies: tuple[float, float, float]) -> dict[str, Any]:

@@ -1,4 +1,8 @@
-"""``servingopt run``: the operator, on kopf, with servingopt's defaults."""
+"""``servingopt run``: the operator, on kopf, with servingopt's defaults.
+
+The flags become :class:`~servingopt.controller.settings.Options`; the operator
+itself is :func:`servingopt.controller.runner.run`.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +13,7 @@ import os
 import sys
 from typing import Any
 
+from servingopt.controller.settings import Options
 from servingopt.kube.leader import (
     DEFAULT_NAME,
     DEFAULT_NAMESPACE,
@@ -16,7 +21,6 @@ from servingopt.kube.leader import (
     RENEW_DEADLINE_S,
     RETRY_PERIOD_S,
     ElectionConfig,
-    LeadershipLost,
     default_identity,
 )
 from servingopt.metrics.limits import (
@@ -26,16 +30,13 @@ from servingopt.metrics.limits import (
     DEFAULT_TIMEOUT_SECONDS,
 )
 
-from .leadership import exit_now, run_elected
-from .settings import Options
-
-EXIT_INVALID_INPUT = 2  # as servingopt.cli (which imports this module: no import back)
+from .exits import EXIT_INVALID_INPUT, EXIT_OK
 
 
-def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser], help: str) -> None:
     p = sub.add_parser(
         "run",
-        help="run the operator (kopf) against the current cluster",
+        help=help,
         description="Watch ModelServings and keep their workloads cheap within the SLO. "
         "Uses $KUBECONFIG / ~/.kube/config, or the in-cluster service account.",
     )
@@ -194,56 +195,10 @@ def options_from(args: argparse.Namespace) -> Options:
     )
 
 
-def serve_metrics(bind: str, registry: Any) -> None:
-    from prometheus_client import start_http_server
-
-    host, _, port = bind.rpartition(":")
-    start_http_server(int(port), addr=host or "127.0.0.1", registry=registry)
-
-
-async def run(
-    options: Options, stop: asyncio.Event | None = None, *, exit_on_loss: bool = False
-) -> None:
-    """Run the operator until ``stop`` is set (or forever). With leader election, a lost
-    Lease raises :class:`LeadershipLost`, or ends the process (``exit_on_loss``)."""
-    import kopf
-
-    from servingopt.metrics.exported import OperatorMetrics
-
-    from . import handlers  # noqa: F401  (registers the handlers)
-
-    if options.kubeconfig:
-        os.environ["KUBECONFIG"] = options.kubeconfig
-    metrics = OperatorMetrics()
-    if options.metrics_bind:
-        serve_metrics(options.metrics_bind, metrics.registry)
-
-    async def operator(stop_flag: asyncio.Event | None, ready: asyncio.Event | None) -> None:
-        await kopf.operator(
-            clusterwide=not options.namespaces,
-            namespaces=list(options.namespaces),
-            standalone=True,  # one replica runs kopf at all (leader election, not peering)
-            liveness_endpoint=options.liveness,
-            memo=kopf.Memo(options=options, metrics=metrics),
-            stop_flag=stop_flag,
-            ready_flag=ready,
-        )
-
-    if options.election is None:
-        await operator(stop, None)
-        return
-    try:
-        await run_elected(options, metrics, operator, stop or asyncio.Event())
-    except LeadershipLost as lost:
-        if not exit_on_loss:
-            raise
-        # Not through asyncio.run's cleanup: it waits for every task left, and kopf's may
-        # not end (seen when the Lease was lost during kopf's start-up).
-        exit_now(str(lost))
-
-
 def cmd_run(args: argparse.Namespace) -> int:
     import kopf
+
+    from servingopt.controller.runner import run
 
     if args.peering:
         print(
@@ -260,4 +215,4 @@ def cmd_run(args: argparse.Namespace) -> int:
     kopf.configure(verbose=args.verbose, log_prefix=True)
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
     asyncio.run(run(options, exit_on_loss=True))
-    return 0
+    return EXIT_OK

@@ -1,7 +1,8 @@
-"""`servingopt dev-cluster up|down|env|status`.
+"""``servingopt dev-cluster up|down|env|status``: the local real control plane.
 
-Wire it into the main CLI with `add_parser(subparsers)`; the parser sets `func`, so the
-main CLI calls `args.func(args)` and exits with its return value.
+The cluster itself is :class:`servingopt.devcluster.cluster.DevCluster`; this module
+reads the flags, keeps a foreground cluster up until a signal and prints its
+exports and status.  ``python -m servingopt.devcluster`` is the same command.
 """
 
 from __future__ import annotations
@@ -13,16 +14,16 @@ import signal
 import sys
 import threading
 from pathlib import Path
-from typing import Any
 
 from servingopt.devcluster.cluster import ClusterError, DevCluster, state_root
 
+from .exits import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK
 
-def add_parser(subparsers: Any) -> argparse.ArgumentParser:
-    """Adds the `dev-cluster` command to an argparse subparsers object."""
-    parser: argparse.ArgumentParser = subparsers.add_parser(
+
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser], help: str) -> None:
+    parser = sub.add_parser(
         "dev-cluster",
-        help="a real local Kubernetes control plane with fake GPU/CPU node pools",
+        help=help,
         description="Start, inspect and stop the local dev cluster (no Docker needed).",
     )
     sub = parser.add_subparsers(dest="dev_cluster_command", required=True)
@@ -45,19 +46,18 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
             default=None,
             help=f"where cluster state dirs live (default: {state_root()})",
         )
-    parser.set_defaults(func=run)
-    return parser
+    parser.set_defaults(func=cmd_dev_cluster)
 
 
-def run(args: argparse.Namespace) -> int:
+def cmd_dev_cluster(args: argparse.Namespace) -> int:
     handlers = {"up": _up, "down": _down, "env": _env, "status": _status}
     try:
         return handlers[args.dev_cluster_command](args)
     except (ClusterError, FileNotFoundError, TimeoutError) as e:
         print(f"dev-cluster: {e}", file=sys.stderr)
-        return 1
+        return EXIT_FAILED
     except KeyboardInterrupt:
-        return 130
+        return EXIT_INTERRUPTED
 
 
 def _root(args: argparse.Namespace) -> Path:
@@ -77,7 +77,7 @@ def _up(args: argparse.Namespace) -> int:
     if args.detach:
         _print_env(cluster)
         print(f"# stop with: servingopt dev-cluster down --name {args.name}", file=sys.stderr)
-        return 0
+        return EXIT_OK
     try:
         _print_env(cluster)
         print("# running in the foreground; Ctrl-C stops it", file=sys.stderr, flush=True)
@@ -86,7 +86,7 @@ def _up(args: argparse.Namespace) -> int:
         pass  # Ctrl-C is the normal way to stop a foreground cluster
     finally:
         cluster.down()
-    return 0
+    return EXIT_OK
 
 
 def _wait_for_signal() -> None:
@@ -101,12 +101,12 @@ def _down(args: argparse.Namespace) -> int:
     cluster = DevCluster.load(args.name, _root(args))
     cluster.down(remove=not args.keep)
     print(f"cluster {args.name!r} stopped", file=sys.stderr)
-    return 0
+    return EXIT_OK
 
 
 def _env(args: argparse.Namespace) -> int:
     _print_env(DevCluster.load(args.name, _root(args)))
-    return 0
+    return EXIT_OK
 
 
 def _print_env(cluster: DevCluster) -> None:
@@ -118,7 +118,7 @@ def _status(args: argparse.Namespace) -> int:
     info = DevCluster.load(args.name, _root(args)).status()
     if args.output == "json":
         print(json.dumps(info, indent=2))
-        return 0
+        return EXIT_OK
     print(f"cluster {info['name']}  server {info['server']}  started in {info['startupSeconds']} s")
     print(f"kubeconfig {info['kubeconfig']}")
     if info["prometheus"]:
@@ -131,12 +131,4 @@ def _status(args: argparse.Namespace) -> int:
         )
     print(f"{'total':<42}{info['totalRssMiB']:>9}{info['totalPeakRssMiB']:>10}")
     components = info["components"].values()
-    return 0 if components and all(c["alive"] for c in components) else 3
-
-
-def main(argv: list[str] | None = None) -> int:
-    """Standalone entry point: `python -m servingopt.devcluster up ...`."""
-    parser = argparse.ArgumentParser(prog="servingopt")
-    add_parser(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(["dev-cluster", *(argv if argv is not None else sys.argv[1:])])
-    return run(args)
+    return EXIT_OK if components and all(c["alive"] for c in components) else EXIT_FAILED

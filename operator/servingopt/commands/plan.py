@@ -2,8 +2,8 @@
 
 The same :func:`servingopt.optimize.plan` the operator calls; demand from a history
 CSV (``--history``) or a rate (``--rps``).  Exit codes: 0 a plan meets the SLO,
-:data:`EXIT_INFEASIBLE` none does (the least-bad plan is still printed),
-``cli.EXIT_INVALID_INPUT`` the input is invalid.
+:data:`~.exits.EXIT_INFEASIBLE` none does (the least-bad plan is still printed),
+:data:`~.exits.EXIT_INVALID_INPUT` the input is invalid.
 """
 
 from __future__ import annotations
@@ -16,16 +16,15 @@ from typing import Any
 
 import yaml
 
-from servingopt.cli import EXIT_INVALID_INPUT, EXIT_OK
+from .exits import EXIT_INFEASIBLE, EXIT_INVALID_INPUT, EXIT_OK
 
-EXIT_INFEASIBLE = 4
 HISTORY_LIMIT_MIB = 256  # a year of minutes is about 30 MiB
 
 
-def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser], help: str) -> None:
     p = sub.add_parser(
         "plan",
-        help="decide the cheapest configuration offline",
+        help=help,
         description="Decide the cheapest serving configuration that meets a ModelServing's "
         "SLO: instance type, capacity type, variant, batching, autoscaling and cache. "
         f"Exit 0 when the SLO can be met, {EXIT_INFEASIBLE} when it cannot (the least-bad "

@@ -1,4 +1,9 @@
-"""``servingopt simulate``: replay a traffic trace against policies and compare them."""
+"""``servingopt simulate``: replay a traffic trace against policies and compare them.
+
+The replay is :func:`servingopt.simulate.compare.compare`; this module reads the
+flags and files (:mod:`servingopt.simulate.inputs`), shapes the trace and prints
+the comparison.
+"""
 
 from __future__ import annotations
 
@@ -6,29 +11,34 @@ import argparse
 import csv
 import json
 import sys
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from servingopt.api import InstanceCatalog, ModelServing, ServingPolicy
 from servingopt.optimize.history import MAX_RPS
+from servingopt.simulate.compare import (
+    POLICY_LABELS,
+    POLICY_NAMES,
+    Comparison,
+    compare,
+    make_policy,
+)
+from servingopt.simulate.engine import Policy
+from servingopt.simulate.inputs import load_scenario
+from servingopt.simulate.traces import MAX_SECONDS, Trace, resolve
+from servingopt.simulate.world import Scenario
 
-from .compare import POLICY_LABELS, POLICY_NAMES, Comparison, compare, make_policy
-from .engine import Policy
-from .traces import MAX_SECONDS, Trace, resolve
-from .world import Scenario, initial_config_from_workload
+from .argtypes import at_most, check_output, minutes, nonnegative_int, positive
+from .exits import EXIT_INVALID_INPUT, EXIT_OK
 
-EXIT_OK = 0
-EXIT_INVALID_INPUT = 2
 DEFAULT_COMPARE = "static,hpa,threshold,offline"
 TRACE_LIMIT_MIB = 512  # the CSV loader keeps every row in memory
 MAX_TRUTH = 100.0  # reality 100x slower than declared is a typo, not a scenario
 
 
-def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser], help: str) -> None:
     p = sub.add_parser(
         "simulate",
-        help="replay a traffic trace against policies",
+        help=help,
         description="Replay a demand trace (CSV of request timestamps or rates, or a "
         "generator: steady, diurnal, weekly, spiky, growing) against a ModelServing under "
         "several policies, with an emulated HPA, start-up delays and per-request latency, "
@@ -63,49 +73,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     p.add_argument("--seed", type=nonnegative_int, default=0)
     p.add_argument("-o", "--output", choices=("table", "json"), default="table")
     p.add_argument("--report", type=Path, help="write a self-contained HTML report here")
-    p.set_defaults(func=run)
-
-
-def positive(text: str) -> float:
-    """argparse type: a number > 0 (0 would silently mean "not given")."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not value > 0 or value == float("inf"):
-        raise argparse.ArgumentTypeError(f"{text!r} must be a finite number > 0")
-    return value
-
-
-def at_most(limit: float) -> Callable[[str], float]:
-    """argparse type: a number > 0 and at most ``limit``."""
-
-    def check(text: str) -> float:
-        value = positive(text)
-        if value > limit:
-            raise argparse.ArgumentTypeError(f"{text!r} must be at most {limit:g}")
-        return value
-
-    return check
-
-
-def minutes(text: str) -> float:
-    """argparse type: a period of 1 s up to the longest replay, in minutes."""
-    value = at_most(MAX_SECONDS / 60)(text)
-    if value * 60 < 1:
-        raise argparse.ArgumentTypeError(f"{text!r} is shorter than one second")
-    return value
-
-
-def nonnegative_int(text: str) -> int:
-    """argparse type: a random seed, an integer >= 0 (what numpy accepts)."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"{text!r} must be >= 0")
-    return value
+    p.set_defaults(func=cmd_simulate)
 
 
 def parse_duration(text: str) -> int:
@@ -145,66 +113,6 @@ def check_truth(scenario: Scenario) -> None:
             f"--truth: {', '.join(unknown)} is not a candidate instance type of this model "
             f"(candidates: {', '.join(sorted(known))})"
         )
-
-
-def load_scenario(
-    file: Path,
-    catalog: Path | None = None,
-    serving_policy: Path | None = None,
-    workload: Path | None = None,
-    **options: Any,
-) -> Scenario:
-    """The scenario of the files given; ValueError naming the flag when one is invalid."""
-    from servingopt.api.catalog_gen import default_catalog
-
-    serving = _load("", file, ModelServing)
-    cat = _load("--catalog ", catalog, InstanceCatalog) if catalog else default_catalog()
-    pol = (
-        _load("--serving-policy ", serving_policy, ServingPolicy)
-        if serving_policy
-        else ServingPolicy()
-    )
-    scenario = Scenario(serving, cat, pol, **options)
-    deployment = _target_deployment(workload, serving.spec.target_ref.name) if workload else None
-    if workload and deployment is not None:
-        try:
-            initial = initial_config_from_workload(scenario, deployment)
-        except (AttributeError, TypeError, IndexError, KeyError) as error:
-            # the manifest's shape is the user's: a list where a mapping belongs, and so on
-            raise ValueError(
-                f"--workload {workload}: a Deployment servingopt cannot read ({error})"
-            ) from None
-        scenario = Scenario(serving, cat, pol, initial=initial, **options)
-    return scenario
-
-
-def _load(flag: str, path: Path, model: type[Any]) -> Any:
-    from servingopt.api.validation import load_one
-
-    try:
-        return load_one(path, model)
-    except ValueError as error:
-        raise ValueError(f"{flag}{error}") from None
-
-
-def _target_deployment(path: Path, wanted: str) -> dict[str, Any] | None:
-    """The first Deployment of --workload (None: there is none); it must be the target."""
-    from servingopt.api.yamlio import InputError, load_documents
-
-    try:
-        docs = load_documents(path)
-    except InputError as error:
-        raise ValueError(f"--workload {error}") from None
-    found = [d for d in docs if isinstance(d, dict) and d.get("kind") == "Deployment"]
-    if not found:
-        return None
-    metadata = found[0].get("metadata")
-    name = metadata.get("name") if isinstance(metadata, dict) else None
-    if name != wanted:
-        raise ValueError(
-            f"--workload {path}: Deployment {name!r} is not the ModelServing's targetRef {wanted!r}"
-        )
-    return found[0]
 
 
 def shape_trace(trace: Trace, args: argparse.Namespace) -> Trace:
@@ -262,18 +170,8 @@ def load_trace(
         raise ValueError(f"{flag} {spec}: too large to replay") from None
 
 
-def check_output(flag: str, path: Path | None) -> None:
-    """Refuse an output path that cannot be written before a long run, not after it."""
-    if path is None:
-        return
-    if path.is_dir():
-        raise ValueError(f"{flag} {path}: is a directory")
-    if not path.parent.is_dir():
-        raise ValueError(f"{flag} {path}: no such directory {path.parent}")
-
-
 def _setup(args: argparse.Namespace) -> tuple[Scenario, Trace, list[Policy]]:
-    """Everything run() needs from the command line; ValueError naming what is wrong."""
+    """Everything cmd_simulate() needs from the command line; ValueError naming what is wrong."""
     check_output("--report", args.report)
     seconds = parse_duration(args.duration) if args.duration else None
     scenario = load_scenario(
@@ -296,7 +194,7 @@ def _setup(args: argparse.Namespace) -> tuple[Scenario, Trace, list[Policy]]:
     return scenario, trace, policies
 
 
-def run(args: argparse.Namespace) -> int:
+def cmd_simulate(args: argparse.Namespace) -> int:
     try:
         scenario, trace, policies = _setup(args)
     except (OSError, ValueError) as error:
@@ -306,7 +204,7 @@ def run(args: argparse.Namespace) -> int:
         scenario, trace, policies, seed=args.seed, progress=progress_printer(sys.stderr.isatty())
     )
     if args.report:
-        from .report import render
+        from servingopt.simulate.report import render
 
         try:
             args.report.write_text(render(result))
@@ -365,4 +263,4 @@ def format_table(result: Comparison, focus: str | None = None) -> str:
     return head + "\n".join(body + failures)
 
 
-__all__ = ["POLICY_NAMES", "add_parser", "format_table", "load_scenario", "run"]
+__all__ = ["POLICY_NAMES", "add_parser", "cmd_simulate", "format_table", "load_trace"]

@@ -1,4 +1,4 @@
-"""``servingopt bench``: the ServingBench suite — samples x traces x policies.
+"""ServingBench: the suite ``servingopt bench`` runs — samples x traces x policies.
 
 Every sample ModelServing (``samples/modelservings/*.yaml``; a built-in one when there
 are none) starts from its workload (``samples/workloads/<name>.yaml``) and is replayed
@@ -14,13 +14,10 @@ Goals are printed, not asserted: the suite reports what it measures.
 
 from __future__ import annotations
 
-import argparse
-import json
 import math
-import os
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -29,17 +26,16 @@ from typing import Any
 import numpy as np
 
 from . import traces as T
-from .cli import check_output, load_trace, minutes, nonnegative_int
-from .compare import POLICY_LABELS, POLICY_NAMES, compare, make_policy
+from .compare import compare, make_policy
 from .engine import Policy
+from .inputs import load_scenario
 from .policies import HPA_TARGET_SHARE, declared_capacity
 from .world import Scenario
 
 LOAD_SHARE = 0.6
 DAY = 86400
-DEFAULT_SAMPLES = Path("samples/modelservings")
-DEFAULT_DATA = Path("../shared/data/traces")
-MAX_JOBS = 256
+#: The public traces that join the suite when ``data_dir`` has them.
+PUBLIC_TRACES = ("azure-llm-2023-conv", "azure-llm-2023-code", "alibaba-genai-2026-qps")
 
 
 @dataclass(frozen=True)
@@ -73,7 +69,7 @@ def trace_cases(quick: bool, data_dir: Path | None) -> list[TraceCase]:
         cases.insert(2, TraceCase("weekly", lambda s: T.weekly(7 * DAY, peak=1.0, seed=s)))
         cases.insert(4, TraceCase("growing", lambda s: T.growing(7 * DAY, peak=1.0, seed=s)))
     if data_dir and data_dir.is_dir():
-        for stem in ("azure-llm-2023-conv", "azure-llm-2023-code", "alibaba-genai-2026-qps"):
+        for stem in PUBLIC_TRACES:
             path = data_dir / f"{stem}.csv"
             if path.exists():
                 build = _loader(path, 12 * hours if quick else None)
@@ -137,8 +133,6 @@ def load_samples(samples_dir: Path) -> list[Scenario]:
     from servingopt.api import ModelServing
     from servingopt.api.catalog_gen import default_catalog
 
-    from .cli import load_scenario
-
     files = sorted(samples_dir.glob("*.yaml")) if samples_dir.is_dir() else []
     scenarios = []
     for file in files:
@@ -195,171 +189,34 @@ def run_case(
     return out
 
 
-def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    p = sub.add_parser(
-        "bench",
-        help="run the ServingBench suite",
-        description="ServingBench: every sample ModelServing x every trace x every policy "
-        "(static, hpa, threshold, offline, servingopt) plus the oracle. Prints one table "
-        "and the goals (measured, not asserted).",
-    )
-    p.add_argument("--quick", action="store_true", help="shorter traces (about 15 s)")
-    p.add_argument(
-        "--samples",
-        type=Path,
-        default=DEFAULT_SAMPLES,
-        help=f"ModelServing YAMLs (default {DEFAULT_SAMPLES}; workloads from ../workloads)",
-    )
-    p.add_argument(
-        "--data",
-        type=Path,
-        default=DEFAULT_DATA,
-        help=f"public traces directory (default {DEFAULT_DATA}: skipped, with a note, when absent)",
-    )
-    p.add_argument("--policies", default=",".join(POLICY_NAMES))
-    p.add_argument("--traces", help="only these trace cases (comma-separated)")
-    p.add_argument("--replan-minutes", type=minutes, help="default: each policy's own interval")
-    p.add_argument("--seed", type=nonnegative_int, default=0)
-    p.add_argument("-j", "--jobs", type=jobs, default=min(2, os.cpu_count() or 1))
-    p.add_argument(
-        "-o",
-        "--output",
-        choices=("table", "json", "markdown"),
-        default="table",
-        help="markdown: servingopt against the oracle and each baseline, and the goals",
-    )
-    p.add_argument("--out", type=Path, help="also write the JSON here")
-    p.set_defaults(func=run)
-
-
-def jobs(text: str) -> int:
-    """argparse type: worker processes, 1..MAX_JOBS."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
-    if not 1 <= value <= MAX_JOBS:
-        raise argparse.ArgumentTypeError(f"{text!r} must be within 1..{MAX_JOBS}")
-    return value
-
-
-def _inputs_problem(args: argparse.Namespace) -> str | None:
-    """Why the asked-for inputs cannot be benchmarked (None: they can); notes for the
-    defaults that are absent go to stderr."""
-    for flag, path, default in (
-        ("--samples", args.samples, DEFAULT_SAMPLES),
-        ("--data", args.data, DEFAULT_DATA),
-    ):
-        if path.is_dir():
-            continue
-        if path != default:
-            return f"{flag} {path}: no such directory"
-        what = "a built-in model" if flag == "--samples" else "the generated traces only"
-        print(f"note: {path} not found: benchmarking {what}", file=sys.stderr)
-    unknown = [n for n in args.policies.split(",") if n and n not in POLICY_NAMES]
-    if unknown:
-        return f"--policies: unknown {', '.join(unknown)} (known: {', '.join(POLICY_NAMES)})"
-    try:
-        check_output("--out", args.out)
-    except ValueError as error:
-        return str(error)
-    return None
-
-
-def _traces_problem(cases: list[TraceCase], seed: int) -> str | None:
-    """Why a public trace of --data cannot be replayed (None: all can); checked here, in
-    this process, because a worker's error would surface as a traceback."""
-    for case in cases:
-        if case.path is None:
-            continue
-        try:
-            load_trace(str(case.path), seed=seed, flag="--data")
-        except ValueError as error:
-            return str(error)
-    return None
-
-
-def _reproduce(args: argparse.Namespace) -> str:
-    words = ["servingopt bench"] + (["--quick"] if args.quick else [])
-    if args.samples != DEFAULT_SAMPLES:
-        words += ["--samples", str(args.samples)]
-    if args.data != DEFAULT_DATA:
-        words += ["--data", str(args.data)]
-    if args.traces:
-        words += ["--traces", args.traces]
-    if args.policies != ",".join(POLICY_NAMES):
-        words += ["--policies", args.policies]
-    if args.seed:
-        words += ["--seed", str(args.seed)]
-    if args.replan_minutes:
-        words += ["--replan-minutes", f"{args.replan_minutes:g}"]
-    return " ".join([*words, "-o", "json"])
-
-
-def run(args: argparse.Namespace) -> int:
-    started = time.perf_counter()
-    problem = _inputs_problem(args)
-    if problem:
-        print(f"error: {problem}", file=sys.stderr)
-        return 2
-    scenarios = load_samples(args.samples)
-    cases = trace_cases(args.quick, args.data)
-    if args.traces:
-        wanted = set(args.traces.split(",")) - {""}
-        known = {c.name for c in cases}
-        if wanted - known:
-            missing, offered = ", ".join(sorted(wanted - known)), ", ".join(sorted(known))
-            print(f"error: --traces: unknown {missing} (known: {offered})", file=sys.stderr)
-            return 2
-        cases = [c for c in cases if c.name in wanted]
-    problem = _traces_problem(cases, args.seed)
-    if problem:
-        print(f"error: {problem}", file=sys.stderr)
-        return 2
-    names = [n for n in args.policies.split(",") if n]
-    replan_s = int(args.replan_minutes * 60) if args.replan_minutes else None
-    jobs = [(s, CaseRef(c.name, args.quick, args.data)) for s in scenarios for c in cases]
+def run_suite(
+    scenarios: Sequence[Scenario],
+    cases: Sequence[TraceCase],
+    *,
+    quick: bool,
+    data_dir: Path | None,
+    policy_names: list[str],
+    seed: int,
+    replan_s: int | None,
+    jobs: int,
+    progress: Callable[[int, int], None] = lambda done, total: None,
+) -> list[dict[str, Any]]:
+    """Every (sample, trace) case, sample by sample, on ``jobs`` worker processes (1:
+    in this one); ``progress(done, total)`` after each.  ``quick`` and ``data_dir``
+    are the :func:`trace_cases` that ``cases`` came from (workers build them again)."""
+    work = [(s, CaseRef(c.name, quick, data_dir)) for s in scenarios for c in cases]
     outcomes: list[dict[str, Any]] = []
-    if args.jobs > 1:
-        with ProcessPoolExecutor(args.jobs) as pool:
-            futures = [pool.submit(run_case, s, c, names, args.seed, replan_s) for s, c in jobs]
+    if jobs > 1:
+        with ProcessPoolExecutor(jobs) as pool:
+            futures = [pool.submit(run_case, s, c, policy_names, seed, replan_s) for s, c in work]
             for i, future in enumerate(futures):
                 outcomes.append(future.result())
-                _tick(i + 1, len(futures))
+                progress(i + 1, len(futures))
     else:
-        for i, (s, c) in enumerate(jobs):
-            outcomes.append(run_case(s, c, names, args.seed, replan_s))
-            _tick(i + 1, len(jobs))
-    report = {
-        "suite": "ServingBench",
-        "quick": args.quick,
-        "seed": args.seed,
-        "reproduce": _reproduce(args),
-        "wallSeconds": round(time.perf_counter() - started, 1),
-        "results": flatten(outcomes),
-        "cases": outcomes,
-        "goals": goals(outcomes),
-    }
-    text = json.dumps(report, indent=2)
-    if args.out:
-        try:
-            args.out.write_text(text)
-        except OSError as error:
-            print(f"error: --out {args.out}: {error.strerror or error}", file=sys.stderr)
-            return 2
-    if args.output == "json":
-        print(text)
-    elif args.output == "markdown":
-        print(format_markdown(report))
-    else:
-        print(format_table(report))
-    return 0
-
-
-def _tick(done: int, total: int) -> None:
-    if sys.stderr.isatty():
-        end = "\n" if done == total else ""
-        print(f"\rServingBench {done}/{total} cases", end=end, file=sys.stderr, flush=True)
+        for i, (s, c) in enumerate(work):
+            outcomes.append(run_case(s, c, policy_names, seed, replan_s))
+            progress(i + 1, len(work))
+    return outcomes
 
 
 def flatten(outcomes: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -381,7 +238,7 @@ def flatten(outcomes: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return rows
 
 
-def _by_policy(case: dict[str, Any]) -> dict[str, dict[str, Any]]:
+def by_policy(case: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return {p["policy"]: p for p in case["policies"]}
 
 
@@ -396,7 +253,7 @@ def goals(outcomes: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
     g1, g2, g2b, g3, g4, g5 = [], [], [], [], [], []
     for case in outcomes:
-        by = _by_policy(case)
+        by = by_policy(case)
         where = f"{case['sample']}/{case['traceCase']}"
         so = by.get("servingopt")
         if not so:
@@ -450,74 +307,3 @@ def goals(outcomes: list[dict[str, Any]]) -> list[dict[str, Any]]:
     add(">= 40 % cheaper than (b) tuned HPA", g3)
     add(">= 3x cheaper than (a) static peak on diurnal traffic", g4)
     return out
-
-
-def format_table(report: dict[str, Any]) -> str:
-    cols = ["sample", "trace", "policy", "cost", "x oracle", "within SLO", "p99 ms", "repl-h"]
-    lines = []
-    for case in report["cases"]:
-        for p in case["policies"]:
-            p99 = p["p99LatencyMs"]
-            lines.append(
-                [
-                    case["sample"],
-                    case["traceCase"],
-                    POLICY_LABELS.get(p["policy"], p["policy"]),
-                    f"{p['cost']:.2f}",
-                    f"{p['oracleRatio']:.2f}",
-                    f"{100 * p['sloAttainment']:.2f} %",
-                    "off-grid" if p99 is None else f"{p99:.1f}",
-                    f"{p['replicaHours']:.1f}",
-                ]
-            )
-        for name, why in case["failures"].items():
-            lines.append([case["sample"], case["traceCase"], name, "-", "-", "-", why[:60], "-"])
-    widths = [max(len(c), *(len(line[i]) for line in lines)) for i, c in enumerate(cols)]
-    fmt = "  ".join(f"{{:<{w}}}" if i < 3 else f"{{:>{w}}}" for i, w in enumerate(widths))
-    body = [fmt.format(*cols), *(fmt.format(*line) for line in lines)]
-    body.append("")
-    body.append("Goals (measured, not asserted):")
-    for g in report["goals"]:
-        body.append(f"  [{g['met']}/{g['of']}] {g['goal']}")
-        for miss in g["misses"]:
-            body.append(f"        miss {miss}")
-    body.append(f"wall time {report['wallSeconds']} s; reproduce: {report['reproduce']}")
-    return "\n".join(body)
-
-
-def format_markdown(report: dict[str, Any]) -> str:
-    """servingopt's row of every case beside the oracle and the baselines, then the goals."""
-    head = (
-        "| sample | trace | (e) servingopt cost | x oracle | within SLO | (d) cost "
-        "| (d) within SLO | vs (d) | vs (b) | (a)/(e) |"
-    )
-    lines = [head, "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
-    for case in report["cases"]:
-        by = _by_policy(case)
-        so, d, b, a = (by.get(n) for n in ("servingopt", "offline", "hpa", "static"))
-        if so is None:
-            continue
-        static_ratio = a["cost"] / so["cost"] if a and so["cost"] else None
-        lines.append(
-            f"| {case['sample']} | {case['traceCase']} | {so['cost']:.2f} "
-            f"| {_num(so['oracleRatio'])} | {100 * so['sloAttainment']:.2f} % "
-            f"| {_num(d['cost'] if d else None)} | {_pct(d['sloAttainment'] if d else None)} "
-            f"| {_saving(so, d)} | {_saving(so, b)} | {_num(static_ratio, 'x', 1)} |"
-        )
-    lines += ["", "Goals as `servingopt bench` counts them (met / cases):", ""]
-    lines += [f"- **{g['met']}/{g['of']}** — {g['goal']}" for g in report["goals"]]
-    return "\n".join(lines)
-
-
-def _num(value: float | None, unit: str = "", digits: int = 2) -> str:
-    return "-" if value is None else f"{value:.{digits}f}{unit}"
-
-
-def _pct(share: float | None) -> str:
-    return "-" if share is None else f"{100 * share:.2f} %"
-
-
-def _saving(so: dict[str, Any], other: dict[str, Any] | None) -> str:
-    if not other or not other["cost"]:
-        return "-"
-    return f"{100 * (1 - so['cost'] / other['cost']):+.1f} %"
