@@ -580,16 +580,17 @@ async def _report(
     deps: Deps, body: Mapping[str, Any], previous: Mapping[str, Any], findings: Findings
 ) -> bool:
     status, entry = build_status(previous, findings)
-    written = False
-    if status_differs(previous, status):
-        await io.patch_status(deps.kube, body, status)
-        written = True
+    # The Event goes first: a crash between the two then repeats it on the next pass
+    # (the history entry is not written yet), where the other order would lose it.
     if entry is not None:
         action = str(entry["action"])
         reason, _, message = str(entry.get("reason", "")).partition(": ")
         kind = "Warning" if reason in WARNING_REASONS else EVENT_TYPES.get(action, "Normal")
         await _event(deps, body, kind, action, message or reason, findings.now)
-    return written
+    if not status_differs(previous, status):
+        return False
+    await io.patch_status(deps.kube, body, status)
+    return True
 
 
 def _export(
