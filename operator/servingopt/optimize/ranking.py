@@ -212,9 +212,10 @@ class Ranker:
         ]
 
     def _cache_cost_per_replica(self, cached: bool) -> FloatArray:
-        prices = self.prices[cached]
+        """$/h of one replica's cache memory per candidate (0 without the cache)."""
         if not cached:
             return np.zeros(len(self.candidates))
+        prices = self.prices[cached]
         size = cache.size_mib(self.spec, self.obs)
         return cache.memory_cost_hourly(size, prices.memory_mib, prices.on_demand_hourly)
 
