@@ -12,9 +12,9 @@ import pytest
 
 from servingopt.api import InstanceCatalog, ModelServing
 from servingopt.api.validation import load_one
-from servingopt.guard import ServingConfig
 from servingopt.kube import io, paths
 from servingopt.kube.client import ApiError, KubeClient
+from servingopt.values import ServingConfig
 
 pytestmark = pytest.mark.kmock(cls=kmock.KubernetesScaffold)
 

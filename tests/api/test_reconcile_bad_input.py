@@ -13,7 +13,8 @@ import yaml
 from servingopt.controller.reconcile import Deps, reconcile
 from servingopt.kube import paths
 from servingopt.kube.client import KubeClient
-from servingopt.metrics.source import MetricsSample, SampleRequest
+from servingopt.metrics.source import SampleRequest
+from servingopt.values import MetricsSample
 
 pytestmark = pytest.mark.kmock(cls=kmock.KubernetesScaffold)
 

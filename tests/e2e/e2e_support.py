@@ -22,7 +22,8 @@ from typing import Any
 
 import yaml
 
-from servingopt.metrics.source import MetricsSample, SampleRequest
+from servingopt.metrics.source import SampleRequest
+from servingopt.values import MetricsSample
 
 ROOT = Path(__file__).resolve().parents[2]
 LATENCY_BUCKETS = (0.005, 0.01, 0.02, 0.04, 0.08, 0.16, 0.32)

@@ -18,9 +18,9 @@ from servingopt.api.modelserving import TargetRef
 from servingopt.api.validation import load_one
 from servingopt.devcluster import DevCluster, Kubectl, Prometheus, wait_until
 from servingopt.devcluster.cluster import DEV_USER
-from servingopt.guard import ServingConfig
 from servingopt.kube import io, paths
 from servingopt.kube.client import Credentials, KubeClient, scoped
+from servingopt.values import ServingConfig
 
 DEPLOY = "resnet50-classifier"
 

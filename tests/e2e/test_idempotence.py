@@ -12,7 +12,8 @@ from e2e_support import modelserving, workload
 from servingopt.controller.reconcile import Deps, reconcile
 from servingopt.devcluster import DevCluster, Kubectl, wait_until
 from servingopt.kube.client import Credentials, KubeClient
-from servingopt.metrics.source import MetricsSample, SampleRequest
+from servingopt.metrics.source import SampleRequest
+from servingopt.values import MetricsSample
 
 DEPLOY = "resnet50-classifier"
 

@@ -12,9 +12,9 @@ import yaml
 from servingopt.api import InstanceCatalog, ModelServing
 from servingopt.api.validation import load_one
 from servingopt.devcluster import DevCluster, Kubectl
-from servingopt.guard import ServingConfig
 from servingopt.kube import io
 from servingopt.kube.client import Credentials, KubeClient, scoped
+from servingopt.values import ServingConfig
 
 ROOT = Path(__file__).resolve().parents[2]
 CATALOG = load_one(ROOT / "deploy/catalog/default-instancecatalog.yaml", InstanceCatalog)

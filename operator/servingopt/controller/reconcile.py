@@ -1,6 +1,9 @@
-"""One reconcile of a ModelServing: observe -> plan -> guard -> apply -> report.
+"""One reconcile of a ModelServing: read -> loop step -> apply -> report.
 
-Framework-free (kopf calls it from :mod:`.handlers`; tests call it directly). The
+Framework-free (kopf calls it from :mod:`.handlers`; tests call it directly). It reads
+the cluster and Prometheus into a :class:`~servingopt.loop.LoopInput`, lets
+:func:`servingopt.loop.step` observe, plan, settle and guard (the same step the replay
+and ``servingopt plan`` call), executes the verdict's commands and reports. The
 dependencies — API client, metric sources, planner, clock, event poster — come in a
 :class:`Deps`, so every step can be replaced in tests.
 """
@@ -16,37 +19,38 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from servingopt import loop
 from servingopt.api import InstanceCatalog, ModelServing, ServingPolicySpec
 from servingopt.api.modelserving import ModelServingSpec, variants_without_selector
 from servingopt.api.validation import catalog_problems
 from servingopt.guard import (
     ApplyConfig,
-    GuardInput,
     GuardMemory,
     ReleaseWorkload,
     RemoveOwnedHpa,
-    ServingConfig,
     Verdict,
-    decide,
-    learning_since,
-    settle,
     tenancy,
 )
 from servingopt.kube import io, paths
 from servingopt.kube import manifests as m
 from servingopt.kube.client import ApiClient, ApiError, scoped
+from servingopt.loop import (
+    PLANNER_FAILED,
+    LoopInput,
+    LoopOutput,
+    Planner,
+    corrections_from_dict,
+    corrections_to_dict,
+)
 from servingopt.metrics.exported import OperatorMetrics
-from servingopt.metrics.source import MetricSource, MetricsSample, SampleRequest
-from servingopt.optimize.decision import Decision
-from servingopt.optimize.observation import Observation
+from servingopt.metrics.source import MetricSource, SampleRequest
+from servingopt.values import MetricsSample, ServingConfig
 
 from . import cost as costs
-from . import planning
-from .status import PLANNER_FAILED, Findings, build_status, exception_summary, status_differs
+from .status import Findings, build_status, status_differs
 
 log = logging.getLogger("servingopt.controller")
 
-Planner = Callable[[Any, InstanceCatalog, ServingPolicySpec, Observation], Decision]
 EventPoster = Callable[[Mapping[str, Any], str, str, str], None]
 NO_PROMETHEUS = "NoPrometheus"
 
@@ -72,6 +76,8 @@ class Deps:
     # ServingPolicy name -> spec, and a namespace's labels (kopf indexes; None: the API).
     list_policies: Callable[[], Awaitable[dict[str, Any]]] | None = None
     namespace_labels: Callable[[str], Awaitable[dict[str, str]]] | None = None
+    # Called with each loop step's input and output (tests compare them with a replay's).
+    on_step: Callable[[LoopInput, LoopOutput], None] | None = None
 
 
 @dataclass(frozen=True)
@@ -321,60 +327,44 @@ async def _reconcile(deps: Deps, body: Mapping[str, Any], now: float) -> Result:
     overwritten = overwritten_fields(applied_meta, current) if mode == "Auto" else ""
     running_cost = costs.current_cost(state.pods, state.nodes, catalog)
     sample = await _sample(deps, ctx)
-    corrections = planning.corrections_from_dict(saved.get("corrections") or {})
-
     others = await _namespace_spend(deps, meta, ctx.policy)
-    decision: Decision | None = None
-    proposal = None
-    planner_failure = ""
-    if sample.available:
-        observation = planning.observation(
-            sample,
-            current,
-            state.replicas,
-            since=_attribution_start(memory, now),
-            corrections=corrections,
-            namespace_spend_hourly=others,
-        )
-        try:
-            decision = deps.planner(
-                _planning_spec(spec, state, container), catalog, ctx.policy, observation
-            )
-        except Exception as error:  # the planner is pure; a bug there must not stop the loop
-            log.exception("planner failed for %s/%s", meta["namespace"], meta["name"])
-            planner_failure = exception_summary(error)
-        else:
-            proposal = planning.proposal(decision, spec)
-            if proposal is not None:
-                proposal = settle(proposal, current)
-            corrections = dict(decision.corrections)
-
-    verdict = decide(
-        GuardInput(
-            now=now,
-            mode=mode,
-            policy=ctx.policy,
-            slo_p99_ms=slo,
-            proposal=proposal,
-            current=current,
-            current_hourly=running_cost.hourly,
-            metrics_available=sample.available,
-            metrics_message=f"{sample.reason}: {sample.message}" if sample.reason else "",
-            observed_p99_ms=sample.p99_latency_ms,
-            rollout_in_flight=m.rollout_in_flight(state.deployment),
-            rollout_stalled=m.rollout_stalled(
-                state.deployment,
-                state.pods,
-                now,
-                ctx.policy.guardrails.rollback.rollout_timeout_seconds,
-                memory.last_change_at,
-            ),
-            metrics_window_s=spec.metrics.window_seconds,
-            namespace_other_hourly=others,
-            memory=memory,
-        )
+    inp = LoopInput(
+        now=now,
+        mode=mode,
+        spec=_planning_spec(spec, state, container),
+        catalog=catalog,
+        policy=ctx.policy,
+        running=current,
+        replicas=state.replicas,
+        history=sample.history(),
+        demand_rps=sample.request_rate,
+        observed_p99_ms=sample.p99_latency_ms,
+        metrics_available=sample.available,
+        metrics_message=f"{sample.reason}: {sample.message}" if sample.reason else "",
+        memory=memory,
+        corrections=corrections_from_dict(saved.get("corrections") or {}),
+        current_hourly=running_cost.hourly,
+        rollout_in_flight=m.rollout_in_flight(state.deployment),
+        rollout_stalled=m.rollout_stalled(
+            state.deployment,
+            state.pods,
+            now,
+            ctx.policy.guardrails.rollback.rollout_timeout_seconds,
+            memory.last_change_at,
+        ),
+        namespace_other_hourly=others,
     )
-    verdict = _with_planner_failure(verdict, planner_failure)
+    out = loop.step(inp, deps.planner)
+    if out.planner_error is not None:
+        log.error(
+            "planner failed for %s/%s",
+            meta["namespace"],
+            meta["name"],
+            exc_info=out.planner_error,
+        )
+    if deps.on_step is not None:
+        deps.on_step(inp, out)
+    decision, proposal, verdict = out.decision, out.proposal, out.verdict
     if verdict.target is not None and verdict.target != current:
         log.info(
             "%s/%s %s (%s): %s",
@@ -423,7 +413,7 @@ async def _reconcile(deps: Deps, body: Mapping[str, Any], now: float) -> Result:
         demand_rps=decision.demand_rps if decision is not None else sample.request_rate,
         utilization=decision.utilisation if decision is not None else None,
         capacity_per_replica_rps=decision.capacity_per_replica_rps if decision else None,
-        alternatives=planning.alternatives(decision) if decision is not None else [],
+        alternatives=[a.to_json() for a in decision.alternatives] if decision is not None else [],
         cost=report,
         applied_by_us=bool(applied_meta) and mode == "Auto",
         applied_at=applied_meta.get("at"),
@@ -432,7 +422,7 @@ async def _reconcile(deps: Deps, body: Mapping[str, Any], now: float) -> Result:
     )
     new_state: dict[str, Any] = {
         "guard": verdict.memory.to_dict(),
-        "corrections": planning.corrections_to_dict(corrections),
+        "corrections": corrections_to_dict(out.corrections),
     }
     if baseline is not None:
         new_state["baseline"] = baseline.to_dict()
@@ -554,15 +544,6 @@ async def _execute(
     return writes, verdict
 
 
-def _with_planner_failure(verdict: Verdict, failure: str) -> Verdict:
-    """The guard's hold for want of a plan, saying why the planner gave none. (A
-    rollback or a hold for missing metrics does not need the planner: those stand.)"""
-    if not failure or verdict.reason != "NoPlan":
-        return verdict
-    message = f"the planner failed ({failure}); holding the current configuration"
-    return replace(verdict, reason=PLANNER_FAILED, message=message)
-
-
 EVENT_TYPES = {
     "Applied": "Normal",
     "Recommended": "Normal",
@@ -614,13 +595,3 @@ def _export(
     p99 = sample.p99_latency_ms
     if sample.available and p99 is not None and p99 > 0:
         x.slo_attainment.labels(*key).set(min(1.0, slo / p99))
-
-
-def _attribution_start(memory: GuardMemory, now: float) -> float | None:
-    """Where the metrics start to be the running configuration's own: None when
-    servingopt never changed the workload, else from when its last change was seen
-    rolled out (nothing yet while a rollout mixes old and new pods)."""
-    if memory.last_change_at is None:
-        return None
-    since = learning_since(memory)
-    return now if since is None else since

@@ -24,15 +24,14 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from servingopt.guard.types import Proposal, ServingConfig, Verdict
-from servingopt.metrics.source import MetricsSample
+from servingopt.guard import Verdict
+from servingopt.loop import PLANNER_FAILED
+from servingopt.values import MetricsSample, Proposal, ServingConfig
 
 from .cost import CostReport
 
 CONDITION_TYPES = ("Ready", "Optimized", "SLOMet", "MetricsAvailable", "Degraded")
 HISTORY_LIMIT = 20
-PLANNER_FAILED = "PlannerFailed"
-EXCEPTION_TEXT_LIMIT = 300
 AT_RISK_FRACTION = 0.9
 
 
@@ -68,13 +67,6 @@ class Findings:
     applied_at: str | None = None
     applied_generation: int | None = None
     extra_conditions: Mapping[str, tuple[str, str, str]] = field(default_factory=dict)
-
-
-def exception_summary(error: BaseException, limit: int = EXCEPTION_TEXT_LIMIT) -> str:
-    """``Type: message`` on one line, at most ``limit`` characters: what a condition or
-    an Event may say about an exception (the traceback goes to the log only)."""
-    text = f"{type(error).__name__}: {' '.join(str(error).split())}".rstrip(": ")
-    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _condition(kind: str, status: bool | None, reason: str, message: str) -> dict[str, str]:

@@ -1,7 +1,8 @@
 """servingopt.guard: policy and safety between the planner and the cluster (pure).
 
 Karpenter style: :func:`decide` returns a :class:`Verdict` holding commands; the
-controller executes them and nothing here does I/O or reads a clock.
+controller executes them and nothing here does I/O or reads a clock. The configurations
+it compares are :class:`servingopt.values.ServingConfig`.
 """
 
 from .core import GuardInput, decide, in_any_window, in_window, learning_since, settle
@@ -9,12 +10,9 @@ from .types import (
     ApplyConfig,
     Command,
     GuardMemory,
-    Proposal,
     ReleaseWorkload,
     RemoveOwnedHpa,
-    ServingConfig,
     Verdict,
-    canonical_behavior,
 )
 
 __all__ = [
@@ -22,12 +20,9 @@ __all__ = [
     "Command",
     "GuardInput",
     "GuardMemory",
-    "Proposal",
     "ReleaseWorkload",
     "RemoveOwnedHpa",
-    "ServingConfig",
     "Verdict",
-    "canonical_behavior",
     "decide",
     "in_any_window",
     "in_window",

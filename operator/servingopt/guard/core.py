@@ -25,16 +25,9 @@ import datetime as dt
 from dataclasses import dataclass, field, replace
 
 from servingopt.api.servingpolicy import MaintenanceWindow, ServingPolicySpec
+from servingopt.values import Proposal, ServingConfig
 
-from .types import (
-    ApplyConfig,
-    GuardMemory,
-    Proposal,
-    ReleaseWorkload,
-    RemoveOwnedHpa,
-    ServingConfig,
-    Verdict,
-)
+from .types import ApplyConfig, GuardMemory, ReleaseWorkload, RemoveOwnedHpa, Verdict
 
 TARGET_TOLERANCE = 0.05  # HPA targets closer than this to the current one are not a change
 AT_RISK_FRACTION = 0.9  # observed p99 above this share of the SLO counts as "at risk"

@@ -1,86 +1,17 @@
-"""The guard's vocabulary: configurations, proposals, memory, and the commands it returns."""
+"""The guard's vocabulary: its memory, and the commands and verdict it returns.
+
+The configurations it compares (:class:`~servingopt.values.ServingConfig`) and the
+planner's :class:`~servingopt.values.Proposal` are values of the ground floor.
+"""
 
 from __future__ import annotations
 
-import json
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
+from servingopt.values import ServingConfig
+
 Outcome = Literal["Applied", "Recommended", "Held", "Refused", "RolledBack", "Unchanged", "Off"]
-
-
-@dataclass(frozen=True)
-class ServingConfig:
-    """Everything servingopt sets on a workload. ``None``: not set / not known."""
-
-    instance_type: str | None = None
-    pool: str | None = None
-    capacity_type: str | None = None
-    variant: str | None = None
-    min_replicas: int | None = None
-    max_replicas: int | None = None
-    max_batch_size: int | None = None
-    max_queue_delay_us: int | None = None
-    scaling_target: float | None = None
-    behavior: str = ""  # HPA v2 behavior as canonical JSON ("" = none)
-    cache_enabled: bool | None = None
-    cache_size_mib: int | None = None
-
-    def placement(self) -> tuple[str | None, str | None, str | None]:
-        return self.instance_type, self.pool, self.capacity_type
-
-    def summary(self) -> str:
-        """One line for history, events and logs."""
-        parts = [f"{self.instance_type or '?'}/{self.capacity_type or '?'}"]
-        if self.variant:
-            parts.append(f"variant={self.variant}")
-        if self.min_replicas is not None:
-            parts.append(f"replicas={self.min_replicas}..{self.max_replicas}")
-        if self.max_batch_size is not None:
-            parts.append(f"batch={self.max_batch_size}")
-        if self.max_queue_delay_us is not None:
-            parts.append(f"delay={self.max_queue_delay_us}us")
-        if self.cache_enabled:
-            parts.append(f"cache={self.cache_size_mib}MiB")
-        return " ".join(parts)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {k: v for k, v in asdict(self).items() if v is not None and v != ""}
-
-    def changes_from(self, other: ServingConfig) -> list[str]:
-        """Field-by-field differences from ``other`` (for logs)."""
-        out = []
-        for f in fields(self):
-            before, after = getattr(other, f.name), getattr(self, f.name)
-            if before != after:
-                shown = (before, after) if f.name != "behavior" else ("…", "…")
-                out.append(f"{f.name}: {shown[0]} -> {shown[1]}")
-        return out
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> ServingConfig:
-        known = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in known})
-
-    def behavior_dict(self) -> dict[str, Any] | None:
-        return json.loads(self.behavior) if self.behavior else None
-
-
-def canonical_behavior(behavior: dict[str, Any] | None) -> str:
-    """HPA behavior as the string ServingConfig stores (stable key order)."""
-    return json.dumps(behavior, sort_keys=True, separators=(",", ":")) if behavior else ""
-
-
-@dataclass(frozen=True)
-class Proposal:
-    """What the planner recommends, with what it predicts."""
-
-    config: ServingConfig
-    hourly_cost: float
-    slo_feasible: bool = True
-    p99_latency_ms: float | None = None
-    replicas: int | None = None
-    reasons: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ from typing import Any
 
 from servingopt.api.instancecatalog import InstanceCatalog
 from servingopt.api.modelserving import ModelServingSpec
-from servingopt.guard.types import ServingConfig
+from servingopt.values import ServingConfig
 
 from . import manifests as m
 from . import paths

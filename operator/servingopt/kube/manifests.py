@@ -1,6 +1,6 @@
 """Pure manifest builders and readers: what servingopt writes, and what it reads back.
 
-Builders turn a :class:`~servingopt.guard.ServingConfig` into server-side-apply bodies
+Builders turn a :class:`~servingopt.values.ServingConfig` into server-side-apply bodies
 (the user's Deployment: only the fields servingopt owns; the HPA it creates). The
 reader :func:`observed_config` turns the live Deployment and HPA back into a
 ServingConfig, so that "apply, then read back" gives the same configuration and an
@@ -34,7 +34,7 @@ from servingopt.api.instancecatalog import (
     InstanceType,
 )
 from servingopt.api.modelserving import ModelServingSpec, Resources, Variant
-from servingopt.guard.types import ServingConfig, canonical_behavior
+from servingopt.values import ServingConfig, canonical_behavior, held_target
 
 FIELD_MANAGER = "servingopt"
 RELEASED_MANAGER = "servingopt-released"
@@ -248,14 +248,14 @@ def hpa_name(ms: Mapping[str, Any]) -> str:
 
 
 def _target_value(value: float) -> str:
-    return f"{round(value, 3):g}"
+    return f"{held_target(value):g}"
 
 
 def hpa_metrics(spec: ModelServingSpec, target: float | None) -> list[Body]:
     """The HPA's metric with the planned per-replica target."""
     scaling = spec.autoscaling
     if scaling.metric == "CPUUtilization":
-        utilization = round(target) if target is not None else 70
+        utilization = held_target(target, utilization=True) if target is not None else 70
         return [
             {
                 "type": "Resource",

@@ -1,6 +1,7 @@
 """Metric sources: one interface, one implementation per backend (Prometheus today).
 
-A source answers a :class:`SampleRequest` with a :class:`MetricsSample` and never
+A source answers a :class:`SampleRequest` with a :class:`~servingopt.values.MetricsSample`
+(a value of the ground floor, also importable from here) and never
 raises for missing data: an unreachable, hung or oversized server, an empty answer, NaN
 or samples too old become a sample that says so (``reason``), and the guard holds
 instead of acting on it. The sample's message is servingopt's own words: nothing of a
@@ -13,10 +14,10 @@ import asyncio
 import math
 import time
 from collections.abc import Callable, Coroutine, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
-from servingopt.optimize.observation import HISTORY_SECONDS
+from servingopt.values import HISTORY_SECONDS, MetricsSample
 
 from .limits import DEFAULT_DEADLINE_SECONDS, DEFAULT_MAX_AGE_SECONDS
 from .prometheus import PrometheusClient, PrometheusError, Series
@@ -42,35 +43,6 @@ class SampleRequest:
     window_seconds: int
     history_seconds: int = HISTORY_SECONDS
     history_step_seconds: int = 60
-
-
-@dataclass(frozen=True)
-class MetricsSample:
-    """Live serving metrics of one workload. ``None`` means not measured."""
-
-    request_rate: float | None = None
-    error_ratio: float | None = None
-    p99_latency_ms: float | None = None
-    mean_batch_size: float | None = None
-    queue_ms: float | None = None
-    replicas: int | None = None
-    demand_history: tuple[tuple[float, float], ...] = ()
-    p99_history: tuple[tuple[float, float], ...] = ()
-    replicas_history: tuple[tuple[float, float], ...] = ()
-    reason: str = ""
-    message: str = ""
-    missing: tuple[str, ...] = field(default=())
-
-    @property
-    def available(self) -> bool:
-        """Whether demand is known: without it nothing may scale down or move."""
-        return not self.reason and self.request_rate is not None
-
-    @property
-    def per_replica_rps(self) -> float | None:
-        if self.request_rate is None or not self.replicas:
-            return None
-        return self.request_rate / self.replicas
 
 
 class MetricSource(Protocol):

@@ -5,7 +5,7 @@
   batch, utilisation, stability limit (:func:`predict`, :func:`p99_at`).
 * :mod:`~servingopt.model.capacity` — :func:`capacity_at_slo`: the highest
   per-replica rate meeting a p99 target and the ``(B, D)`` achieving it.
-* :mod:`~servingopt.model.learn` — :class:`ProfileCorrection`: service-time factor
+* :class:`ProfileCorrection` (from :mod:`servingopt.values.correction`): service-time factor
   learned from observed vs predicted latency.
 * :mod:`~servingopt.model.des` — discrete-event simulation of the same batcher (the
   reference the queue model is validated against; reusable by the simulator).
@@ -21,7 +21,6 @@ from servingopt.model.capacity import (
     capacity_at_slo,
 )
 from servingopt.model.des import SimulationResult, poisson_arrivals_ms, simulate_batching
-from servingopt.model.learn import ProfileCorrection
 from servingopt.model.profile import (
     DEFAULT_LINEAR_FIT_TOLERANCE,
     LatencyProfile,
@@ -34,6 +33,7 @@ from servingopt.model.queue import (
     predict_table,
     stability_limit_rps,
 )
+from servingopt.values import ProfileCorrection
 
 __all__ = [
     "DEFAULT_BATCH_CANDIDATES",

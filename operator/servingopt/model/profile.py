@@ -228,7 +228,7 @@ class LatencyProfile:
     def scaled(self, factor: float, *, label: str | None = None) -> LatencyProfile:
         """The same curve with every service time multiplied by ``factor`` (> 0).
 
-        Used to apply a learned :class:`~servingopt.model.learn.ProfileCorrection`
+        Used to apply a learned :class:`~servingopt.values.ProfileCorrection`
         (factor > 1: the replica is slower than measured) and by
         :func:`estimate_profile`.
         """

@@ -17,8 +17,8 @@ from servingopt.optimize.autoscaling import (
     replay_with_model,
 )
 from servingopt.optimize.decision import Alternative, CacheDecision, Decision
-from servingopt.optimize.observation import Observation, RunningConfig
 from servingopt.optimize.planner import plan
+from servingopt.values import Observation, RunningConfig
 
 __all__ = [
     "Alternative",

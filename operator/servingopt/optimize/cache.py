@@ -15,8 +15,8 @@ import numpy as np
 from servingopt.api import ModelServingSpec
 from servingopt.optimize.decision import CacheDecision
 from servingopt.optimize.instances import MIB_PER_GIB
-from servingopt.optimize.observation import Observation
 from servingopt.optimize.plantypes import Candidate, FloatArray, Rows
+from servingopt.values import Observation
 
 #: Never plan as if the cache answered everything (the model would see no load).
 MAX_HIT_RATE = 0.99

@@ -25,9 +25,9 @@ from servingopt.optimize import cache, perfgrid
 from servingopt.optimize.decision import Alternative
 from servingopt.optimize.instances import fit_problem, model_fits, pods_per_node
 from servingopt.optimize.learning import learn
-from servingopt.optimize.observation import CorrectionKey, Observation
 from servingopt.optimize.plantypes import Candidate, CandidateSet, FloatArray
 from servingopt.optimize.queue_table import MAX_TABLE_BATCH
+from servingopt.values import CorrectionKey, Observation
 
 BATCH_STEPS = (1, 2, 4, 8, 16, 32, 64)
 DELAY_STEPS_MS = (0.0, 0.5, 1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0)

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from servingopt.model import ProfileCorrection
-from servingopt.optimize.observation import CorrectionKey
+from servingopt.values import CorrectionKey
 
 
 def _num(value: float | None, digits: int = 3) -> float | None:

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from servingopt.optimize.observation import Observation, RunningConfig
+from servingopt.values import Observation, RunningConfig
 
 REQUIRED = ("timestamp", "requests_per_second")
 NUMERIC = ("p99_latency_ms", "replicas", "max_batch_size")

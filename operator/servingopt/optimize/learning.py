@@ -6,7 +6,7 @@ load per replica (at most :data:`BUCKETS` buckets of the most recent
 :data:`MAX_ROWS` rows, medians inside each), and every bucket is one
 :meth:`ProfileCorrection.update`: observed p99 against the p99 predicted with the
 profile already scaled by the current factor (a damped fixed-point iteration, see
-:mod:`servingopt.model.learn`).  Corrections without new evidence decay toward 1.
+:mod:`servingopt.values.correction`).  Corrections without new evidence decay toward 1.
 """
 
 from __future__ import annotations
@@ -18,8 +18,8 @@ import numpy.typing as npt
 
 from servingopt.model import LatencyProfile, ProfileCorrection
 from servingopt.optimize import perfgrid
-from servingopt.optimize.observation import CorrectionKey, FloatArray, Observation
 from servingopt.optimize.queue_table import MAX_TABLE_BATCH
+from servingopt.values import CorrectionKey, FloatArray, Observation
 
 IntArray = npt.NDArray[np.int64]
 

@@ -40,10 +40,10 @@ from servingopt.optimize.candidates import (
 )
 from servingopt.optimize.decision import CacheDecision, Decision
 from servingopt.optimize.forecast import constant, forecast
-from servingopt.optimize.observation import Observation
 from servingopt.optimize.plantypes import INF_REPLICAS, CandidateSet, Choice, Demand, Rows, Sizing
 from servingopt.optimize.ranking import Ranker, budget_room, cost_of
 from servingopt.optimize.traffic import UNKNOWN, classify
+from servingopt.values import Observation
 
 # batch_candidates and delay_candidates stay importable from here (bench/bench_plan.py).
 __all__ = ["batch_candidates", "delay_candidates", "forecast_demand", "plan"]

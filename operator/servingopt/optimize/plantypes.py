@@ -25,8 +25,8 @@ from servingopt.optimize import perfgrid
 from servingopt.optimize.decision import Alternative
 from servingopt.optimize.forecast import Forecast
 from servingopt.optimize.instances import SpotMix
-from servingopt.optimize.observation import CorrectionKey
 from servingopt.optimize.traffic import TrafficProfile
+from servingopt.values import CorrectionKey
 
 FloatArray = npt.NDArray[np.float64]
 BoolArray = npt.NDArray[np.bool_]

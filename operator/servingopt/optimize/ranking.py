@@ -31,7 +31,6 @@ from servingopt.optimize.instances import (
     cost_on_demand,
     cost_spot_mix,
 )
-from servingopt.optimize.observation import Observation, RunningConfig
 from servingopt.optimize.plantypes import (
     INF_REPLICAS,
     BoolArray,
@@ -41,6 +40,7 @@ from servingopt.optimize.plantypes import (
     IntArray,
     Rows,
 )
+from servingopt.values import Observation, RunningConfig
 
 Columns = dict[str, npt.NDArray[Any]]
 

@@ -1,34 +1,54 @@
-"""Policy (e): servingopt itself, re-planning during the replay with what it has seen.
+"""Policy (e): servingopt itself, the operator's loop run on the replay's own record.
 
-Every ``replan_seconds`` it builds an :class:`~servingopt.optimize.Observation` from the
-replay's own per-minute history so far — demand, observed p99, replicas and the
-configuration that produced them — and calls :func:`servingopt.optimize.plan` (the
-operator's planner) with the ModelServing's *declared* profiles and the corrections it
-learned from earlier observations.  The Decision goes through the operator's guard
-(:func:`servingopt.guard.decide`: minimum saving, minimum interval between changes,
-replica step, SLO-at-risk overrides, one rollout at a time) and, when applied, changes
-the Deployment (a rolling update when the placement, variant or batching changes) and
-the HPA it owns (bounds, target and behavior, emulated by :mod:`.hpa`).
+Every ``replan_seconds`` it builds a :class:`~servingopt.loop.LoopInput` from what the
+replay has recorded so far — exactly what the operator would read from Prometheus and
+the cluster — and calls :func:`servingopt.loop.step`, the function the kopf reconcile
+calls: the same observation (the last 49 h of demand, p99 and replicas; attributed to
+the running configuration since its last change was seen rolled out), the same planner
+with the ModelServing's *declared* profiles and the corrections learned so far, the
+same proposal rules, HPA settling and guard (minimum saving, minimum interval, replica
+step, SLO-at-risk overrides, rollback, one rollout at a time). An applied verdict
+changes the Deployment (a rolling update when the placement, variant or batching
+changes) and the HPA it owns (bounds, target and behavior, emulated by :mod:`.hpa`).
+
+What the replay hands the loop, and how it maps to the operator's reads:
+
+* the history: per-minute demand, p99 and ready replicas (Prometheus' range queries);
+* ``running``: the configuration last applied, as the operator reads it back
+  (:func:`servingopt.loop.running.as_read_back`);
+* replicas, cost and rollout: the emulated Deployment's status and pods
+  (:class:`~.engine.WorkloadState`; cost priced as the operator prices pods on nodes);
+* the observed p99: the highest per-minute p99 of the last ``RECENT_MINUTES``;
+* memory and corrections: the previous step's, as the operator keeps them in its state
+  annotation.
 
 A ``spot`` decision runs as a mix: at most the policy's ``spot.maxPercent`` of the
 replicas on spot and ``spot.onDemandBaseReplicas`` on-demand (what the planner prices).
-No future is visible: the history ends at the re-plan time.
+No future is visible: the history ends at the re-plan time. Before the replay starts the
+workload is tuned once from the opening demand (no guard: the starting point).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-from servingopt.guard import GuardInput, decide, settle
-from servingopt.guard.types import ApplyConfig, GuardMemory, Proposal, canonical_behavior
-from servingopt.guard.types import ServingConfig as GuardConfig
-from servingopt.model import ProfileCorrection
-from servingopt.optimize import Observation, RunningConfig, plan
+from servingopt import loop
+from servingopt.guard import ApplyConfig, GuardMemory
+from servingopt.loop.running import as_read_back, running_hourly
+from servingopt.optimize import plan
 from servingopt.optimize.decision import Decision
-from servingopt.optimize.observation import HISTORY_SECONDS, CorrectionKey
+from servingopt.values import (
+    HISTORY_SECONDS,
+    CorrectionKey,
+    MetricHistory,
+    Observation,
+    ProfileCorrection,
+)
+from servingopt.values import ServingConfig as Applied
 
 from .engine import History, HpaScaler, Plan
 from .hpa import DEFAULT_SCALE_DOWN, DEFAULT_SCALE_UP, Hpa, HpaSpec, rules_from_behavior
@@ -41,6 +61,8 @@ HISTORY_MINUTES = HISTORY_SECONDS // 60
 #: Minutes of observed p99 that count as "the current p99" for the guard.
 RECENT_MINUTES = 5
 
+StepHook = Callable[[loop.LoopInput, loop.LoopOutput], None]
+
 
 @dataclass
 class ServingoptPolicy:
@@ -49,7 +71,10 @@ class ServingoptPolicy:
     """Re-plan period; unset: the ServingPolicy's ``replanIntervalSeconds``."""
     corrections: dict[CorrectionKey, ProfileCorrection] = field(default_factory=dict)
     memory: GuardMemory = field(default_factory=GuardMemory)
-    applied: GuardConfig | None = None
+    applied: Applied | None = None
+    """The configuration last applied, as the operator reads it back."""
+    on_step: StepHook | None = None
+    """Called with every loop step's input and output (the equivalence test records them)."""
     _scenario: Scenario | None = None
     _scaler: HpaScaler | None = None
 
@@ -66,18 +91,19 @@ class ServingoptPolicy:
         if self.replan_seconds is None:
             self.replan_seconds = scenario.policy.spec.replan_interval_seconds
         initial = scenario.initial_config()
-        observation = Observation(demand_rps=opening_rate(trace), current=_running(initial, None))
-        decision = self._plan(observation)
-        target = _guard_config(decision, scenario)
-        if target is None:  # nothing feasible to plan: stay where the workload is
+        current = loop.running_config(self._as_read(initial), None)
+        observation = Observation(demand_rps=opening_rate(trace), current=current)
+        decision = plan(scenario.spec, scenario.catalog, scenario.policy.spec, observation)
+        self.corrections = loop.kept(decision.corrections)
+        proposal = loop.proposal(decision, scenario.spec)
+        if proposal is None:  # nothing feasible to plan: stay where the workload is
             return self._initial_hpa(initial, trace)
-        self.applied = target
+        self.applied = as_read_back(proposal.config, scenario.spec)
         self.memory = self.memory.evolve(last_change_at=0.0)
-        config = self._serving_config(target)
-        spec = self._hpa_spec(target)
-        self._scaler = HpaScaler(Hpa(spec), decision.scaling_metric_type)
+        spec = self._hpa_spec(self.applied)
+        self._scaler = HpaScaler(Hpa(spec), scenario.spec.autoscaling.metric)
         start = min(spec.max_replicas, max(spec.min_replicas, decision.replicas))
-        return Plan(config, self._scaler, start, _why(decision))
+        return Plan(self._serving_config(self.applied), self._scaler, start, _why(decision))
 
     def _initial_hpa(self, initial: ServingConfig, trace: Trace) -> Plan:
         from .policies import hpa_plan
@@ -87,79 +113,80 @@ class ServingoptPolicy:
         self._scaler = plan_.scaler
         return plan_
 
-    # -- re-plan: observe, plan, guard, apply -----------------------------------------
+    # -- re-plan: the operator's loop step, then apply --------------------------------
 
     def replan(self, now: float, history: History, current: Plan) -> Plan | None:
-        observation = self._observe(history, current)
-        decision = self._plan(observation)
-        proposal = _proposal(decision, self.scenario)
-        recent = [p for p in history.p99_ms.last(RECENT_MINUTES).tolist() if np.isfinite(p)]
-        running = self.applied or _as_guard(current.config, self.scenario)
-        if proposal is not None:  # as the operator does: keep a target within tolerance
-            proposal = settle(proposal, running)
-        verdict = decide(
-            GuardInput(
-                now=now,
-                mode="Auto",
-                policy=self.scenario.policy.spec,
-                slo_p99_ms=self.scenario.slo_ms,
-                proposal=proposal,
-                current=running,
-                current_hourly=self._hourly(current.config, history),
-                metrics_available=len(history) > 0,
-                observed_p99_ms=max(recent) if recent else None,
-                rollout_in_flight=history.rolling,
-                memory=self.memory,
-            )
-        )
-        self.memory = verdict.memory
-        applies = [c for c in verdict.commands if isinstance(c, ApplyConfig)]
+        inp = self.loop_input(now, history, current)
+        out = loop.step(inp, plan)
+        if self.on_step is not None:
+            self.on_step(inp, out)
+        self.memory = out.memory
+        self.corrections = out.corrections
+        applies = [c for c in out.verdict.commands if isinstance(c, ApplyConfig)]
         if not applies:
             return None
-        target = applies[-1].config
-        self.applied = target
-        config = self._serving_config(target)
-        scaler = self._scaler or HpaScaler(Hpa(self._hpa_spec(target)))
-        scaler.update(self._hpa_spec(target), decision.scaling_metric_type)
+        self.applied = as_read_back(applies[-1].config, self.scenario.spec)
+        spec = self._hpa_spec(self.applied)
+        scaler = self._scaler or HpaScaler(Hpa(spec))
+        scaler.update(spec, self.scenario.spec.autoscaling.metric)
         self._scaler = scaler
-        return Plan(config, scaler, current.replicas, f"{verdict.reason}: {_why(decision)}")
+        why = _why(out.decision) if out.decision is not None else out.verdict.message
+        return Plan(
+            self._serving_config(self.applied),
+            scaler,
+            current.replicas,
+            f"{out.verdict.reason}: {why}",
+        )
 
-    def _hourly(self, config: ServingConfig, history: History) -> float | None:
-        """What the running configuration costs now (replicas x their share of a node)."""
-        if not len(history):
-            return None
-        price = self.scenario.replica_price(config)
-        if config.capacity_type == "spot":  # a mix: price the on-demand share too
-            od = self.scenario.replica_price(replace(config, capacity_type="on-demand"))
-            share = config.spot_percent / 100.0
-            price = share * price + (1.0 - share) * od
-        return max(float(history.replicas.last(1)[0]), 1.0) * price
-
-    def _plan(self, observation: Observation) -> Decision:
+    def loop_input(self, now: float, history: History, current: Plan) -> loop.LoopInput:
+        """What the operator would read at ``now``, from the replay's record."""
         s = self.scenario
-        decision = plan(s.spec, s.catalog, s.policy.spec, observation)
-        self.corrections = dict(decision.corrections)
-        return decision
-
-    def _observe(self, history: History, current: Plan) -> Observation:
         n = min(len(history), HISTORY_MINUTES)
-        return Observation(
-            timestamps_s=history.start_minute.last(n),
-            requests_per_second=history.rps.last(n),
-            p99_latency_ms=history.p99_ms.last(n),
-            replicas=history.replicas.last(n),
-            instance_types=tuple(history.instance_types[-n:]) if n else (),
-            variants=tuple(history.variants[-n:]) if n else (),
-            max_batch_sizes=history.max_batch.last(n),
-            current=_running(
-                current.config, round(float(history.replicas.last(1)[0])) if n else None
+        recent = history.p99_ms.last(min(n, RECENT_MINUTES))
+        recent = recent[np.isfinite(recent)]
+        workload = history.workload
+        return loop.LoopInput(
+            now=now,
+            mode="Auto",
+            spec=s.spec,
+            catalog=s.catalog,
+            policy=s.policy.spec,
+            running=self.applied or self._as_read(current.config),
+            replicas=workload.ready,
+            history=MetricHistory(
+                timestamps_s=history.start_minute.last(n),
+                requests_per_second=history.rps.last(n),
+                p99_latency_ms=history.p99_ms.last(n),
+                replicas=history.replicas.last(n),
             ),
-            corrections=dict(self.corrections),
+            demand_rps=float(history.rps.last(1)[0]) if n else None,
+            observed_p99_ms=float(recent.max()) if recent.size else None,
+            metrics_available=n > 0,
+            memory=self.memory,
+            corrections=self.corrections,
+            current_hourly=running_hourly(s.catalog, s.spec, workload.running),
+            rollout_in_flight=workload.rollout_in_flight,
         )
 
     # -- translation ----------------------------------------------------------------
 
-    def _serving_config(self, target: GuardConfig) -> ServingConfig:
+    def _as_read(self, config: ServingConfig) -> Applied:
+        """A configuration servingopt did not apply (the workload as it starts), as the
+        operator reads the Deployment: no HPA of its own (the replay's starting HPA is
+        the user's; the operator would refuse to add a second one)."""
+        spec = self.scenario.spec
+        batching = spec.batching.enabled
+        itype = self.scenario.catalog.by_name().get(config.instance_type)
+        return Applied(
+            instance_type=config.instance_type,
+            pool=itype.pool if itype is not None else None,
+            capacity_type=config.capacity_type,
+            variant=config.variant if spec.variants else None,
+            max_batch_size=config.max_batch if batching else None,
+            max_queue_delay_us=round(config.max_delay_ms * 1000) if batching else None,
+        )
+
+    def _serving_config(self, target: Applied) -> ServingConfig:
         spot = self.scenario.policy.spec.spot
         capacity = target.capacity_type or "on-demand"
         return ServingConfig(
@@ -172,7 +199,7 @@ class ServingoptPolicy:
             on_demand_base=spot.on_demand_base_replicas if capacity == "spot" else 0,
         )
 
-    def _hpa_spec(self, target: GuardConfig) -> HpaSpec:
+    def _hpa_spec(self, target: Applied) -> HpaSpec:
         a = self.scenario.spec.autoscaling
         behavior: dict[str, Any] = target.behavior_dict() or {}
         low = target.min_replicas or a.min_replicas
@@ -184,57 +211,6 @@ class ServingoptPolicy:
             scale_up=rules_from_behavior(behavior.get("scaleUp"), DEFAULT_SCALE_UP),
             scale_down=rules_from_behavior(behavior.get("scaleDown"), DEFAULT_SCALE_DOWN),
         )
-
-
-def _running(config: ServingConfig, replicas: int | None) -> RunningConfig:
-    return RunningConfig(
-        instance_type=config.instance_type,
-        variant=config.variant,
-        capacity_type=config.capacity_type,
-        replicas=replicas,
-        max_batch_size=config.max_batch,
-        max_queue_delay_ms=config.max_delay_ms,
-    )
-
-
-def _guard_config(decision: Decision, scenario: Scenario) -> GuardConfig | None:
-    proposal = _proposal(decision, scenario)
-    return None if proposal is None else proposal.config
-
-
-def _proposal(decision: Decision, scenario: Scenario) -> Proposal | None:
-    if decision.instance_type is None or decision.capacity_type is None:
-        return None
-    config = GuardConfig(
-        instance_type=decision.instance_type,
-        pool=decision.pool,
-        capacity_type=decision.capacity_type,
-        variant=decision.variant,
-        min_replicas=decision.min_replicas,
-        max_replicas=decision.max_replicas,
-        max_batch_size=decision.max_batch_size,
-        max_queue_delay_us=round(decision.max_queue_delay_ms * 1000),
-        scaling_target=round(decision.target_value, 3),
-        behavior=canonical_behavior(dict(decision.behavior)),
-    )
-    return Proposal(
-        config,
-        decision.hourly_cost,
-        decision.slo_feasible,
-        decision.p99_latency_ms,
-        decision.replicas,
-        tuple(decision.reasons),
-    )
-
-
-def _as_guard(config: ServingConfig, scenario: Scenario) -> GuardConfig:
-    return GuardConfig(
-        instance_type=config.instance_type,
-        capacity_type=config.capacity_type,
-        variant=config.variant,
-        max_batch_size=config.max_batch,
-        max_queue_delay_us=round(config.max_delay_ms * 1000),
-    )
 
 
 def _why(decision: Decision) -> str:

@@ -190,6 +190,36 @@ class _Column:
         return self._size
 
 
+@dataclass(frozen=True)
+class WorkloadState:
+    """The Deployment and its pods at a re-plan, as the API server would show them."""
+
+    desired: int = 0
+    """``spec.replicas`` (what the scaler last set)."""
+    updated: int = 0
+    """Pods of the newest revision (``status.updatedReplicas``)."""
+    available: int = 0
+    """Of those, the ready ones (``status.availableReplicas``)."""
+    total: int = 0
+    """Pods of every revision (``status.replicas``)."""
+    ready: int = 0
+    """Ready pods of every revision (``status.readyReplicas``)."""
+    running: tuple[tuple[str, str, int], ...] = ()
+    """Pods on a node, by (instance type, capacity type), sorted. A pod waiting for a
+    new node is not on one yet; its image pull and model load are not told apart."""
+
+    @property
+    def rollout_in_flight(self) -> bool:
+        """The operator's rule (``kube.manifests.rollout_in_flight``) on this status: the
+        newest revision is short of replicas, old pods remain, or new pods are not
+        ready yet (a scale-out counts too)."""
+        return (
+            self.updated < self.desired
+            or self.total > self.updated
+            or self.available < self.updated
+        )
+
+
 @dataclass
 class History:
     """Per-minute observations up to now (what a monitoring system has recorded).
@@ -206,8 +236,8 @@ class History:
     config: list[ServingConfig | None] = field(default_factory=list)
     instance_types: list[str] = field(default_factory=list)
     variants: list[str] = field(default_factory=list)
-    rolling: bool = False
-    """A rollout between two configurations is still in flight."""
+    workload: WorkloadState = field(default_factory=WorkloadState)
+    """The Deployment and its pods as the API server shows them now."""
 
     def record(
         self,
@@ -251,6 +281,8 @@ class Pod:
     ready_at: float
     capacity: str = "on-demand"
     removed_at: float = math.inf
+    on_node_at: float = -math.inf
+    """When the pod is bound to a node (later than ``created`` when one is provisioned)."""
 
 
 @dataclass
@@ -321,7 +353,13 @@ class Cluster:
             )
             warm = self.scenario.startup_seconds(config, new_node=False)
             cold = self.scenario.startup_seconds(config, new_node=True)
-            pods = [Pod(now, now + (warm if i < free else cold), capacity) for i in range(n)]
+            node = now + cold - warm  # when a new node is up
+            pods = [
+                Pod(now, now + warm, capacity, on_node_at=now)
+                if i < free
+                else Pod(now, now + cold, capacity, on_node_at=node)
+                for i in range(n)
+            ]
             if n > free:
                 group.nodes += -(-(n - free) // group.per_node)
             revision.live.extend(pods)
@@ -354,6 +392,24 @@ class Cluster:
 
     def live(self) -> int:
         return sum(len(r.live) for r in self.revisions)
+
+    def workload(self, desired: int, now: float) -> WorkloadState:
+        """The Deployment's status and its pods' placement at ``now``."""
+        newest = self.revisions[-1].live if self.revisions else []
+        running: dict[tuple[str, str], int] = {}
+        for r in self.revisions:
+            for p in r.live:
+                if p.on_node_at <= now:
+                    key = (r.config.instance_type, p.capacity)
+                    running[key] = running.get(key, 0) + 1
+        return WorkloadState(
+            desired=desired,
+            updated=len(newest),
+            available=sum(1 for p in newest if p.ready_at <= now),
+            total=self.live(),
+            ready=self.ready(now),
+            running=tuple((t, c, n) for (t, c), n in sorted(running.items())),
+        )
 
     # -- the Deployment controller ------------------------------------------------
 
@@ -593,7 +649,7 @@ def replay(
             acc, cluster, arrivals, t0, t1, backlog, scenario, true_latency, capacity_of
         )
         _record_history(acc, history, plan.config, mixed_log)
-        history.rolling = mixed_log[-1]
+        history.workload = cluster.workload(desired, float(t1))
         if progress:
             progress(t1, total)
         if policy.replan_seconds and t1 < total:

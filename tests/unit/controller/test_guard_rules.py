@@ -14,14 +14,13 @@ from servingopt.guard import (
     ApplyConfig,
     GuardInput,
     GuardMemory,
-    Proposal,
     ReleaseWorkload,
     RemoveOwnedHpa,
-    ServingConfig,
     decide,
     in_window,
     learning_since,
 )
+from servingopt.values import Proposal, ServingConfig
 
 V100 = ServingConfig("p3.2xlarge", "gpu-v100", "on-demand", "fp32", 3, 3)
 T4 = ServingConfig("g4dn.xlarge", "gpu-t4", "on-demand", "int8", 2, 8, 16, 4000, 85.0)

@@ -10,8 +10,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from servingopt.api import InstanceCatalog, ModelServing
-from servingopt.guard import ServingConfig, canonical_behavior
 from servingopt.kube import manifests as m
+from servingopt.values import ServingConfig, canonical_behavior
 
 BEHAVIOR = canonical_behavior(
     {

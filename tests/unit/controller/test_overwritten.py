@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from servingopt.controller.reconcile import overwritten_fields
-from servingopt.guard import ServingConfig
+from servingopt.values import ServingConfig
 
 APPLIED = ServingConfig(
     instance_type="g4dn.xlarge",

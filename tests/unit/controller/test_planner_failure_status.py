@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-from servingopt.controller.status import (
-    EXCEPTION_TEXT_LIMIT,
-    PLANNER_FAILED,
-    Findings,
-    build_status,
-    exception_summary,
-)
+from servingopt.controller.status import Findings, build_status
 from servingopt.guard import Verdict
-from servingopt.metrics.source import MetricsSample
+from servingopt.loop import PLANNER_FAILED, exception_summary
+from servingopt.loop.core import EXCEPTION_TEXT_LIMIT
+from servingopt.values import MetricsSample
 
 
 def test_an_exception_becomes_one_bounded_line() -> None:

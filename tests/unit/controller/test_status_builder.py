@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from servingopt.controller.cost import CostReport
 from servingopt.controller.status import Findings, build_status, sig, status_differs
-from servingopt.guard import Proposal, ServingConfig, Verdict
-from servingopt.metrics.source import MetricsSample
+from servingopt.guard import Verdict
+from servingopt.values import MetricsSample, Proposal, ServingConfig
 
 T4 = ServingConfig("g4dn.xlarge", "gpu-t4", "on-demand", "int8", 2, 8, 16, 4000, 85.0)
 SAMPLE = MetricsSample(request_rate=300.0, p99_latency_ms=22.1234, replicas=3)

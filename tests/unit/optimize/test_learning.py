@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from servingopt.optimize.learning import BUCKETS, MAX_ROWS, _evidence
-from servingopt.optimize.observation import Observation, RunningConfig
+from servingopt.values import Observation, RunningConfig
 
 CONFIGS = [("g5.xlarge", "fp16"), ("g5.xlarge", "int8"), ("c7i.xlarge", "fp32"), ("", "fp16")]
 

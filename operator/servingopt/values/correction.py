@@ -1,8 +1,12 @@
 """Learning from live metrics: a bounded, smoothed service-time correction factor.
 
+A value of the ground floor (the planner's observation carries the corrections learned
+so far, the operator keeps them in the ModelServing's state); published as
+:class:`servingopt.model.ProfileCorrection` too.
+
 Measured profiles drift from production: other tenants on the node, a different input
 length mix, a driver or framework update, and estimated profiles
-(:func:`~servingopt.model.profile.estimate_profile`) are rough to begin with.  The
+(:func:`servingopt.model.profile.estimate_profile`) are rough to begin with.  The
 operator compares what the model predicted for the observed load with what it observed
 and scales the profile's service times by a correction factor ``f``
 (``profile.scaled(f)``).
@@ -35,10 +39,18 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, replace
-
-from servingopt.model.profile import LatencyProfile
+from typing import Any, Protocol, TypeVar, cast
 
 __all__ = ["ProfileCorrection"]
+
+
+class Scalable(Protocol):
+    """Anything whose service times scale by a factor (a :class:`LatencyProfile`)."""
+
+    def scaled(self, factor: float) -> Any: ...
+
+
+P = TypeVar("P", bound=Scalable)
 
 
 @dataclass(frozen=True)
@@ -113,6 +125,6 @@ class ProfileCorrection:
         log_f = math.log(self.factor) * (1.0 - self.decay) ** steps
         return replace(self, factor=self._clip(math.exp(log_f)))
 
-    def apply(self, profile: LatencyProfile) -> LatencyProfile:
+    def apply(self, profile: P) -> P:
         """``profile`` with its service times multiplied by ``factor``."""
-        return profile if self.factor == 1.0 else profile.scaled(self.factor)
+        return profile if self.factor == 1.0 else cast(P, profile.scaled(self.factor))

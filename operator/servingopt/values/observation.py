@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import numpy.typing as npt
 
-from servingopt.model import ProfileCorrection
+from .correction import ProfileCorrection
 
 FloatArray = npt.NDArray[np.float64]
 
