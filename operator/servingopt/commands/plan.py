@@ -1,7 +1,9 @@
 """``servingopt plan``: the operator's decision, offline, from files.
 
-The same :func:`servingopt.optimize.plan` the operator calls; demand from a history
-CSV (``--history``) or a rate (``--rps``).  Exit codes: 0 a plan meets the SLO,
+The same loop step the operator runs (:func:`servingopt.loop.step`: observe, plan,
+settle, guard); demand from a history CSV (``--history``, whose last rows say what runs
+and since when) or a rate (``--rps``). The JSON is the plan plus ``guard``: what the
+operator would do now. Exit codes: 0 a plan meets the SLO,
 :data:`~.exits.EXIT_INFEASIBLE` none does (the least-bad plan is still printed),
 :data:`~.exits.EXIT_INVALID_INPUT` the input is invalid.
 """
@@ -10,7 +12,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +41,13 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser], help: s
         "--history",
         type=Path,
         help="CSV: timestamp, requests_per_second[, p99_latency_ms, replicas, instance_type, "
-        "variant, max_batch_size]",
+        "variant, max_batch_size, capacity_type, max_queue_delay_us, rolling]; the last row "
+        "says what runs",
+    )
+    p.add_argument(
+        "--now",
+        help="when the operator decides (ISO-8601 or unix seconds; default: the last "
+        "history row's timestamp, or the current time with --rps alone)",
     )
     p.add_argument(
         "--rps", type=float, help="demand in requests/s (instead of, or over, --history)"
@@ -53,22 +63,27 @@ def _fail(message: str) -> int:
 
 
 def cmd_plan(args: argparse.Namespace) -> int:
+    from servingopt.loop import step
+    from servingopt.loop.history import step_on_history
     from servingopt.optimize import plan
 
     try:
         ms, catalog, policy = _documents(args)
-        observation = _observation(args)
+        inp, unsaid = _loop_input(args, ms.spec, catalog, policy)
     except ValueError as error:  # InputError and HistoryError are ValueErrors too
         return _fail(str(error))
-    decision = plan(ms.spec, catalog, policy, observation)
-    doc = decision.to_json()
+    out = step_on_history(inp, unsaid, plan) if unsaid else step(inp, plan)
+    if out.decision is None:  # the planner raised: the operator holds, this command fails
+        raise out.planner_error or RuntimeError("no plan")
+    doc = out.decision.to_json()
+    doc["guard"] = guard_json(inp, out)
     if args.output == "json":
         print(json.dumps(doc, indent=2))
     elif args.output == "yaml":
         print(yaml.safe_dump(doc, sort_keys=False, width=100), end="")
     else:
         print(render_table(ms.metadata.name or args.file.stem, ms.spec.slo.latency_p99_ms, doc))
-    return EXIT_OK if decision.slo_feasible else EXIT_INFEASIBLE
+    return EXIT_OK if out.decision.slo_feasible else EXIT_INFEASIBLE
 
 
 def _documents(args: argparse.Namespace) -> tuple[Any, Any, Any]:
@@ -94,30 +109,111 @@ def _load(flag: str, path: Path, model: type[Any]) -> Any:
         raise ValueError(f"{flag} {error}") from None
 
 
-def _observation(args: argparse.Namespace) -> Any:
-    """Demand from --history and/or --rps; ValueError naming the flag when invalid."""
+def _loop_input(
+    args: argparse.Namespace, spec: Any, catalog: Any, policy: Any
+) -> tuple[Any, frozenset[str]]:
+    """The loop's input from --history and/or --rps, and what the history leaves unsaid
+    about the running configuration; ValueError naming the flag when invalid."""
+    from servingopt.api import ServingPolicySpec
     from servingopt.api.yamlio import MIB, InputError, read_text
-    from servingopt.optimize import Observation
-    from servingopt.optimize.history import MAX_RPS, parse_history
+    from servingopt.loop import LoopInput
+    from servingopt.loop.history import MAX_RPS, parse_history, parse_timestamp
+    from servingopt.values import ServingConfig
 
     if args.rps is not None and not 0 <= args.rps <= MAX_RPS:  # also refuses nan
         raise ValueError(f"--rps must be a number within 0..{MAX_RPS:g}, got {args.rps:g}")
     hit = args.cache_hit_rate
     if hit is not None and not 0 <= hit <= 1:
         raise ValueError(f"--cache-hit-rate must be within 0..1, got {hit:g}")
-    extra: dict[str, Any] = {"demand_rps": args.rps, "cache_hit_rate": hit}
+    now: float | None = None
+    if args.now is not None:
+        try:
+            now = parse_timestamp(args.now)
+        except (ValueError, OverflowError):
+            raise ValueError(f"--now {args.now!r} is neither ISO-8601 nor unix seconds") from None
+        if not math.isfinite(now):
+            raise ValueError(f"--now {args.now!r} is not a time")
+    policy = policy or ServingPolicySpec()
     if args.history:
         try:
             text = read_text(args.history, limit=HISTORY_LIMIT_MIB * MIB)
             # a UTF-8 byte-order mark (spreadsheet exports) is not part of the header
-            return parse_history(text.removeprefix("\ufeff"), **extra)
+            history = parse_history(text.removeprefix("\ufeff"))
+            at = float(history.timestamps_s[-1]) if now is None else now
+            inp = history.loop_input(
+                now=at,
+                spec=spec,
+                catalog=catalog,
+                policy=policy,
+                plan_for_rps=args.rps,
+                cache_hit_rate=hit,
+            )
         except InputError as error:
             raise ValueError(f"--history {error}") from None
         except ValueError as error:
             raise ValueError(f"--history {args.history}: {error}") from None
+        return inp, history.unsaid(spec)
     if args.rps is None:
         raise ValueError("no demand: give --history CSV or --rps REQUESTS_PER_SECOND")
-    return Observation(**extra)
+    inp = LoopInput(
+        now=time.time() if now is None else now,
+        mode=spec.mode,
+        spec=spec,
+        catalog=catalog,
+        policy=policy,
+        running=ServingConfig(),
+        demand_rps=args.rps,
+        metrics_available=True,
+        cache_hit_rate=hit,
+    )
+    return inp, frozenset()
+
+
+def guard_json(inp: Any, out: Any) -> dict[str, Any]:
+    """The guard's answer: what the operator would do now, and what it judged."""
+    verdict = out.verdict
+    changed = inp.memory.last_change_at
+    doc: dict[str, Any] = {
+        "outcome": verdict.outcome,
+        "reason": verdict.reason,
+        "message": verdict.message,
+        "now": _iso(inp.now),
+        "running": config_json(inp.running) if inp.running.instance_type else None,
+        "runningSince": _iso(changed) if changed is not None else None,
+        "rolloutInFlight": inp.rollout_in_flight,
+        "currentHourlyCost": _round(inp.current_hourly),
+        "target": config_json(verdict.target) if verdict.target is not None else None,
+    }
+    return doc
+
+
+def config_json(config: Any) -> dict[str, Any]:
+    """A ServingConfig in the camelCase of the status' PlanSummary (unset: left out)."""
+    delay = config.max_queue_delay_us
+    out = {
+        "instanceType": config.instance_type,
+        "pool": config.pool,
+        "capacityType": config.capacity_type,
+        "variant": config.variant,
+        "maxBatchSize": config.max_batch_size,
+        "maxQueueDelayMs": delay / 1000.0 if delay is not None else None,
+        "cacheEnabled": config.cache_enabled,
+        "cacheSizeMiB": config.cache_size_mib,
+        "targetPerReplica": config.scaling_target,
+    }
+    if config.min_replicas is not None and config.max_replicas is not None:
+        out["replicas"] = {"min": config.min_replicas, "max": config.max_replicas}
+    return {k: v for k, v in out.items() if v is not None}
+
+
+def _iso(ts: float) -> str:
+    import datetime as dt
+
+    return dt.datetime.fromtimestamp(ts, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _round(value: float | None) -> float | None:
+    return None if value is None else round(value, 4)
 
 
 def _target(auto: dict[str, Any]) -> str:
@@ -194,5 +290,9 @@ def render_table(name: str, slo_ms: float, doc: dict[str, Any]) -> str:
     for row in table:
         cells = [row[c].ljust(widths[c]) for c in range(len(widths))]
         lines.append("  " + "  ".join(cells) + "  " + row[-1])
+    guard = doc.get("guard")
+    if guard:
+        lines += ["", f"guard (what the operator would do now, {guard['now']}):"]
+        lines.append(f"  {guard['outcome']} ({guard['reason']}): {guard['message']}")
     lines += ["", "reasons:"] + [f"  - {r}" for r in doc["reasons"]]
     return "\n".join(lines)

@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from servingopt.optimize.history import MAX_RPS
+from servingopt.loop.history import MAX_RPS
 from servingopt.simulate.compare import (
     POLICY_LABELS,
     POLICY_NAMES,

@@ -66,6 +66,8 @@ class LoopInput:
     history: MetricHistory = field(default_factory=MetricHistory)
     demand_rps: float | None = None
     """Demand now (requests/s), planned for when there is no history."""
+    plan_for_rps: float | None = None
+    """Demand to plan for whatever the history says (``servingopt plan --rps``)."""
     observed_p99_ms: float | None = None
     metrics_available: bool = False
     metrics_message: str = ""
@@ -184,7 +186,7 @@ def observation(inp: LoopInput) -> Observation:
         instance_types=_labels(current.instance_type or "", attributed, times),
         variants=_labels(current.variant or "", attributed, times),
         max_batch_sizes=np.where(attributed, batch, np.nan),
-        demand_rps=None if n else inp.demand_rps,
+        demand_rps=inp.plan_for_rps if inp.plan_for_rps is not None or n else inp.demand_rps,
         cache_hit_rate=inp.cache_hit_rate,
         current=running_config(current, inp.replicas),
         corrections=dict(inp.corrections),

@@ -11,7 +11,7 @@ import yaml
 
 from servingopt.cli import EXIT_INVALID_INPUT, main
 from servingopt.commands.exits import EXIT_INFEASIBLE
-from servingopt.optimize.history import HistoryError, parse_history
+from servingopt.loop.history import HistoryError, parse_history
 
 ROOT = Path(__file__).resolve().parents[3]
 SAMPLES = sorted((ROOT / "samples" / "modelservings").glob("*.yaml"))
@@ -112,9 +112,9 @@ def test_history_errors_name_the_problem(text: str, message: str) -> None:
 
 
 def test_history_accepts_unix_seconds_and_blank_optionals() -> None:
-    obs = parse_history(
+    history = parse_history(
         "timestamp,requests_per_second,p99_latency_ms,max_batch_size\n120,5,,8\n60,4,12.5,\n"
     )
-    assert list(obs.timestamps_s) == [60.0, 120.0]  # sorted
-    assert np.isnan(obs.p99_latency_ms[1]) and obs.p99_latency_ms[0] == 12.5
-    assert obs.current.max_batch_size == 8
+    assert list(history.timestamps_s) == [60.0, 120.0]  # sorted
+    assert np.isnan(history.p99_latency_ms[1]) and history.p99_latency_ms[0] == 12.5
+    assert history.max_batch_size[-1] == 8 and np.isnan(history.max_batch_size[0])
