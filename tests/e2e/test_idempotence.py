@@ -34,6 +34,13 @@ async def test_second_pass_sends_no_writes(
 ) -> None:
     kubectl.apply(workload())
     kubectl.apply(modelserving(policy))
+    # The first pass applies only once the workload as created has rolled out (a
+    # rollout in flight is held, rightly).
+    wait_until(
+        lambda: kubectl.json("get", "deployment", DEPLOY)["status"].get("availableReplicas") == 3,
+        90,
+        "the workload as created",
+    )
     now = [time.time()]
     source = FrozenSource(now[0])
     async with KubeClient(Credentials.load(str(dev_cluster.kubeconfig))) as kube:
