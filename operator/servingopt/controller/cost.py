@@ -105,7 +105,9 @@ def current_cost(
             continue
         total += price * pod_share(pod, node)
         priced += 1
-    return CurrentCost(total if priced else None, priced + unpriced, unpriced)
+    # Rounded far below any price: summed pod by pod here and count by count in the
+    # replay (loop.running), the totals would otherwise differ in their last bit.
+    return CurrentCost(round(total, 9) if priced else None, priced + unpriced, unpriced)
 
 
 def _sig3(value: float) -> float:

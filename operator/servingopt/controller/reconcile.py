@@ -350,7 +350,7 @@ async def _reconcile(deps: Deps, body: Mapping[str, Any], now: float) -> Result:
             state.pods,
             now,
             ctx.policy.guardrails.rollback.rollout_timeout_seconds,
-            memory.last_change_at,
+            memory.rolled_at,
         ),
         namespace_other_hourly=others,
     )
@@ -539,7 +539,9 @@ async def _execute(
             f"could not apply: {error}",
             memory=verdict.memory
             if writes
-            else verdict.memory.evolve(last_change_at=before.last_change_at),
+            else verdict.memory.evolve(
+                last_change_at=before.last_change_at, rolled_at=before.rolled_at
+            ),
         )
     return writes, verdict
 

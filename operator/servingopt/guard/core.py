@@ -112,9 +112,18 @@ def decide(inp: GuardInput) -> Verdict:
         "SLOAtRisk" if at_risk else "Saving",
         f"applying {target.summary()}: {why}",
         (ApplyConfig(target),),
-        memory.evolve(last_change_at=inp.now, breach_since=None),
+        _changed(memory, inp.now, target, inp.current),
         target,
     )
+
+
+def _changed(
+    memory: GuardMemory, now: float, target: ServingConfig, current: ServingConfig
+) -> GuardMemory:
+    """The memory once ``target`` replaces ``current``: a change now; a rolled change
+    (learning starts over) only when the pod template changes."""
+    memory = memory.evolve(last_change_at=now, breach_since=None)
+    return memory.evolve(rolled_at=now) if target.rolls_pods_from(current) else memory
 
 
 def settle(proposal: Proposal, current: ServingConfig) -> Proposal:
@@ -142,7 +151,7 @@ def _track(inp: GuardInput) -> GuardMemory:
     memory = inp.memory
     changed = memory.last_change_at
     settled = not inp.rollout_in_flight and not inp.rollout_stalled
-    if settled and changed is not None and learning_since(memory) is None:
+    if settled and memory.rolled_at is not None and learning_since(memory) is None:
         memory = memory.evolve(serving_since=inp.now)
     if not inp.metrics_available or inp.observed_p99_ms is None:
         return memory
@@ -154,24 +163,26 @@ def _track(inp: GuardInput) -> GuardMemory:
         since = memory.breach_since if memory.breach_since is not None else inp.now
         return memory.evolve(breach_since=since)
     alone = learning_since(memory)
-    served = changed is None or (alone is not None and inp.now - alone >= inp.metrics_window_s)
+    served = changed is None or (
+        alone is not None and inp.now - max(alone, changed) >= inp.metrics_window_s
+    )
     if not served:
         return memory.evolve(breach_since=None)
     return memory.evolve(last_good=inp.current, breach_since=None)
 
 
 def learning_since(memory: GuardMemory) -> float | None:
-    """Since when the current configuration has served alone, once its rollout was seen
-    complete (None: not yet, or never changed).  Intervals before it belong to the
-    previous configuration or to both."""
-    since, changed = memory.serving_since, memory.last_change_at
-    return since if since is not None and changed is not None and since > changed else None
+    """Since when the current pods' configuration has served alone, once its rollout was
+    seen complete (None: not yet, or never rolled).  Intervals before it belong to the
+    previous configuration or to both; an HPA-only change since does not move it."""
+    since, rolled = memory.serving_since, memory.rolled_at
+    return since if since is not None and rolled is not None and since > rolled else None
 
 
 def _stalled(inp: GuardInput, memory: GuardMemory) -> Verdict | None:
     """A rollout servingopt started that cannot finish goes back to the last good
     configuration (held, with a reason, when there is none or rollback is off)."""
-    if not inp.rollout_stalled or memory.last_change_at is None or inp.mode != "Auto":
+    if not inp.rollout_stalled or memory.rolled_at is None or inp.mode != "Auto":
         return None
     good = memory.last_good
     what = f"the rollout of {inp.current.summary()} is stalled ({inp.rollout_stalled})"
@@ -194,11 +205,9 @@ def _stalled(inp: GuardInput, memory: GuardMemory) -> Verdict | None:
 def _blocking(inp: GuardInput, memory: GuardMemory) -> GuardMemory:
     """The memory after rolling back: the current configuration blocked for a while."""
     block_for = max(BLOCK_AFTER_ROLLBACK_S, 4.0 * inp.policy.guardrails.min_interval_seconds)
-    return memory.evolve(
-        last_change_at=inp.now,
-        breach_since=None,
-        blocked=inp.current,
-        blocked_until=inp.now + block_for,
+    good = memory.last_good or inp.current
+    return _changed(memory, inp.now, good, inp.current).evolve(
+        blocked=inp.current, blocked_until=inp.now + block_for
     )
 
 

@@ -24,17 +24,28 @@ class GuardMemory:
     blocked: ServingConfig | None = None
     blocked_until: float | None = None
     serving_since: float | None = None
-    """First time the last change was seen rolled out: its pods served alone since."""
+    """First time the last rolling change was seen rolled out: its pods served alone since."""
+    rolled_at: float | None = None
+    """Time of the last change that rolled the pods (an HPA-only change does not): what
+    is learned about the pods' configuration counts from its rollout."""
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {}
-        for name in ("last_change_at", "breach_since", "blocked_until", "serving_since"):
+        for name in (
+            "last_change_at",
+            "breach_since",
+            "blocked_until",
+            "serving_since",
+            "rolled_at",
+        ):
             if getattr(self, name) is not None:
                 out[name] = getattr(self, name)
         for name in ("last_good", "blocked"):
             config = getattr(self, name)
             if config is not None:
                 out[name] = config.to_dict()
+        if self.last_change_at is not None:
+            out["rolled_at"] = self.rolled_at  # null too: "changed, but never rolled"
         return out
 
     @classmethod
@@ -54,6 +65,8 @@ class GuardMemory:
             blocked=config("blocked"),
             blocked_until=number("blocked_until"),
             serving_since=number("serving_since"),
+            # memories written before HPA-only changes were told apart: every change rolled
+            rolled_at=number("rolled_at") if "rolled_at" in data else number("last_change_at"),
         )
 
     def evolve(self, **changes: Any) -> GuardMemory:

@@ -480,7 +480,7 @@ def observed_config(
 
 
 def rollout_in_flight(deployment: Mapping[str, Any]) -> bool:
-    """Whether the Deployment is still rolling out its latest template.
+    """Whether the Deployment is still rolling out its latest template (old pods left).
 
     A rollout past its progress deadline is stalled, not in flight: the guard then
     judges the SLO again (and may roll back) instead of waiting for it forever.
@@ -497,8 +497,10 @@ def rollout_in_flight(deployment: Mapping[str, Any]) -> bool:
     desired = spec.get("replicas", 1)
     updated = status.get("updatedReplicas", 0)
     total = status.get("replicas", 0)
-    available = status.get("availableReplicas", 0)
-    return bool(updated < desired or total > updated or available < updated)
+    # Pods of an older template remain, or the newest one is short of pods. New pods of
+    # the same template still starting are a scale-out, not a rollout: no configuration
+    # is mixed in, and holding the guard through every scale-out would hold SLO fixes.
+    return bool(updated < desired or total > updated)
 
 
 def rollout_stalled(

@@ -145,7 +145,7 @@ def attribution_start(memory: GuardMemory, now: float) -> float | None:
     """Where the metrics start to be the running configuration's own: None when
     servingopt never changed the workload, else from when its last change was seen
     rolled out (nothing yet while a rollout mixes old and new pods)."""
-    if memory.last_change_at is None:
+    if memory.rolled_at is None:
         return None
     since = learning_since(memory)
     return now if since is None else since

@@ -197,7 +197,7 @@ class RecordedHistory:
 
     def memory(self) -> GuardMemory:
         changed, since = self.change()
-        return GuardMemory(last_change_at=changed, serving_since=since)
+        return GuardMemory(last_change_at=changed, serving_since=since, rolled_at=changed)
 
     def loop_input(
         self,

@@ -63,7 +63,7 @@ def running_hourly(
             continue
         total += count * price
         priced += count
-    return total if priced else None
+    return round(total, 9) if priced else None  # as controller.cost rounds it
 
 
 def as_read_back(config: ServingConfig, spec: ModelServingSpec) -> ServingConfig:

@@ -99,7 +99,7 @@ class ServingoptPolicy:
         if proposal is None:  # nothing feasible to plan: stay where the workload is
             return self._initial_hpa(initial, trace)
         self.applied = as_read_back(proposal.config, scenario.spec)
-        self.memory = self.memory.evolve(last_change_at=0.0)
+        self.memory = self.memory.evolve(last_change_at=0.0, rolled_at=0.0)
         spec = self._hpa_spec(self.applied)
         self._scaler = HpaScaler(Hpa(spec), scenario.spec.autoscaling.metric)
         start = min(spec.max_replicas, max(spec.min_replicas, decision.replicas))

@@ -211,13 +211,9 @@ class WorkloadState:
     @property
     def rollout_in_flight(self) -> bool:
         """The operator's rule (``kube.manifests.rollout_in_flight``) on this status: the
-        newest revision is short of replicas, old pods remain, or new pods are not
-        ready yet (a scale-out counts too)."""
-        return (
-            self.updated < self.desired
-            or self.total > self.updated
-            or self.available < self.updated
-        )
+        newest revision is short of replicas or old pods remain (a scale-out of the
+        newest revision does not count)."""
+        return self.updated < self.desired or self.total > self.updated
 
 
 @dataclass

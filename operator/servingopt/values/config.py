@@ -33,6 +33,22 @@ class ServingConfig:
     def placement(self) -> tuple[str | None, str | None, str | None]:
         return self.instance_type, self.pool, self.capacity_type
 
+    def rolls_pods_from(self, other: ServingConfig) -> bool:
+        """Whether going from ``other`` to this configuration changes the pod template
+        (a rolling update); bounds, target and behavior of the HPA alone do not."""
+        return self.pod_template() != other.pod_template()
+
+    def pod_template(self) -> tuple[object, ...]:
+        """The fields that reach the pod template (placement, variant, batching, cache)."""
+        return (
+            *self.placement(),
+            self.variant,
+            self.max_batch_size,
+            self.max_queue_delay_us,
+            self.cache_enabled,
+            self.cache_size_mib,
+        )
+
     def summary(self) -> str:
         """One line for history, events and logs."""
         parts = [f"{self.instance_type or '?'}/{self.capacity_type or '?'}"]

@@ -62,21 +62,23 @@ def test_small_savings_are_not_worth_a_rollout() -> None:
 
 
 def test_slo_at_risk_overrides_saving_threshold_and_interval() -> None:
-    memory = GuardMemory(last_change_at=NOW - 10)
+    memory = GuardMemory(last_change_at=NOW - 10, rolled_at=NOW - 10)
     verdict = decide(inp(current_hourly=1.0, observed_p99_ms=39.0, memory=memory))
     assert verdict.outcome == "Applied" and verdict.reason == "SLOAtRisk"
 
 
 def test_slo_at_risk_does_not_retry_a_rolled_back_configuration() -> None:
-    blocked = GuardMemory(last_change_at=NOW - 5000, blocked=T4, blocked_until=NOW + 600)
+    blocked = GuardMemory(
+        last_change_at=NOW - 5000, rolled_at=NOW - 5000, blocked=T4, blocked_until=NOW + 600
+    )
     retry = decide(inp(current_hourly=1.0, observed_p99_ms=39.0, memory=blocked))
     assert retry.reason == "RecentlyRolledBack" and not retry.commands
 
 
 def test_minimum_interval_between_changes() -> None:
-    verdict = decide(inp(memory=GuardMemory(last_change_at=NOW - 100)))
+    verdict = decide(inp(memory=GuardMemory(last_change_at=NOW - 100, rolled_at=NOW - 100)))
     assert verdict.reason == "MinInterval" and not verdict.commands
-    later = decide(inp(memory=GuardMemory(last_change_at=NOW - 901)))
+    later = decide(inp(memory=GuardMemory(last_change_at=NOW - 901, rolled_at=NOW - 901)))
     assert later.outcome == "Applied"
 
 
@@ -136,7 +138,7 @@ def test_windows_spanning_midnight() -> None:
 
 
 def test_breach_after_a_change_rolls_back_after_the_window() -> None:
-    changed = GuardMemory(last_change_at=NOW - 600, last_good=V100)
+    changed = GuardMemory(last_change_at=NOW - 600, rolled_at=NOW - 600, last_good=V100)
     first = decide(
         inp(current=T4, proposal=Proposal(T4, 1.05), observed_p99_ms=55.0, memory=changed)
     )
@@ -163,7 +165,7 @@ def test_breach_after_a_change_rolls_back_after_the_window() -> None:
 
 def test_a_breach_during_the_rollout_is_not_held_against_the_new_configuration() -> None:
     # changed away from a breaching V100: while its pods still serve, the p99 is theirs
-    changed = GuardMemory(last_change_at=NOW - 60, last_good=V100)
+    changed = GuardMemory(last_change_at=NOW - 60, rolled_at=NOW - 60, last_good=V100)
     state = changed
     for minutes in (0, 5, 10, 15):
         verdict = decide(
@@ -192,7 +194,9 @@ def test_a_breach_during_the_rollout_is_not_held_against_the_new_configuration()
 
 
 def test_a_breach_of_the_current_good_configuration_is_not_a_rollback() -> None:
-    memory = GuardMemory(last_change_at=NOW - 10_000, last_good=T4, breach_since=NOW - 1000)
+    memory = GuardMemory(
+        last_change_at=NOW - 10_000, rolled_at=NOW - 10_000, last_good=T4, breach_since=NOW - 1000
+    )
     verdict = decide(
         inp(current=T4, proposal=Proposal(T4, 1.05), observed_p99_ms=55.0, memory=memory)
     )
@@ -231,7 +235,7 @@ def test_small_hpa_target_changes_are_not_changes() -> None:
 
 
 def test_learning_starts_once_the_change_is_seen_rolled_out() -> None:
-    changed = GuardMemory(last_change_at=NOW - 120, serving_since=NOW - 5000)
+    changed = GuardMemory(last_change_at=NOW - 120, rolled_at=NOW - 120, serving_since=NOW - 5000)
     assert learning_since(changed) is None  # serving since an older change
     rolling = decide(
         inp(current=T4, proposal=Proposal(T4, 1.05), rollout_in_flight=True, memory=changed)
@@ -247,7 +251,7 @@ def test_learning_starts_once_the_change_is_seen_rolled_out() -> None:
 
 # Rollouts that never served are never good.
 
-CHANGED = GuardMemory(last_change_at=NOW - 600, last_good=V100)
+CHANGED = GuardMemory(last_change_at=NOW - 600, rolled_at=NOW - 600, last_good=V100)
 
 
 def test_a_stalled_rollout_goes_back_to_the_last_good_configuration() -> None:
@@ -264,7 +268,7 @@ def test_a_stall_is_judged_without_metrics() -> None:
 
 
 def test_a_stall_with_nothing_good_to_return_to_is_held_loudly() -> None:
-    memory = GuardMemory(last_change_at=NOW - 600)
+    memory = GuardMemory(last_change_at=NOW - 600, rolled_at=NOW - 600)
     verdict = decide(inp(current=T4, memory=memory, rollout_stalled="x"))
     assert (verdict.outcome, verdict.reason) == ("Held", "RolloutStalled")
     off = policy(rollback={"enabled": False})
@@ -295,7 +299,7 @@ def test_old_pods_meeting_the_slo_during_a_stall_never_make_the_new_config_good(
 
 
 def test_a_change_is_good_only_after_serving_alone_for_a_metrics_window() -> None:
-    memory = GuardMemory(last_change_at=NOW - 60, last_good=V100)
+    memory = GuardMemory(last_change_at=NOW - 60, rolled_at=NOW - 60, last_good=V100)
     first = decide(inp(current=T4, proposal=None, memory=memory, metrics_window_s=300))
     assert first.memory.serving_since == NOW and first.memory.last_good == V100
     later = decide(
@@ -306,3 +310,33 @@ def test_a_change_is_good_only_after_serving_alone_for_a_metrics_window() -> Non
         inp(now=NOW + 300, current=T4, proposal=None, memory=later.memory, metrics_window_s=300)
     )
     assert done.memory.last_good == T4
+
+
+def test_an_hpa_only_change_does_not_restart_learning() -> None:
+    served = GuardMemory(
+        last_change_at=NOW - 3600, rolled_at=NOW - 3600, serving_since=NOW - 3300, last_good=T4
+    )
+    wider = replace(T4, max_replicas=12, scaling_target=70.0)
+    verdict = decide(
+        inp(
+            current=T4, proposal=Proposal(wider, hourly_cost=0.5), memory=served, current_hourly=1.0
+        )
+    )
+    assert verdict.outcome == "Applied"
+    assert verdict.memory.last_change_at == NOW  # a change for the interval rules...
+    assert verdict.memory.rolled_at == NOW - 3600  # ...but the pods did not roll
+    assert learning_since(verdict.memory) == NOW - 3300
+
+
+def test_a_change_of_the_pod_template_restarts_learning() -> None:
+    served = GuardMemory(
+        last_change_at=NOW - 3600, rolled_at=NOW - 3600, serving_since=NOW - 3300, last_good=V100
+    )
+    verdict = decide(inp(memory=served))  # V100 -> T4: another pool
+    assert verdict.outcome == "Applied"
+    assert verdict.memory.rolled_at == NOW and learning_since(verdict.memory) is None
+
+
+def test_old_memories_count_every_change_as_rolled() -> None:
+    old = GuardMemory.from_dict({"last_change_at": NOW - 60, "serving_since": NOW - 30})
+    assert old.rolled_at == NOW - 60 and learning_since(old) == NOW - 30

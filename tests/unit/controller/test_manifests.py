@@ -299,3 +299,17 @@ def test_the_planner_sizes_an_unsized_replica_from_the_deployment() -> None:
     assert m.observed_resources({}).model_dump() == {"cpu_millicores": 1000, "memory_mi_b": 2048}
     junk = {"resources": {"requests": {"cpu": "lots", "memory": "-1"}}}
     assert m.observed_resources(junk).model_dump() == {"cpu_millicores": 1000, "memory_mi_b": 2048}
+
+
+def test_a_scale_out_of_the_same_template_is_not_a_rollout() -> None:
+    deployment = user_deployment()
+    deployment["spec"]["replicas"] = 5
+    deployment["status"] = {
+        "observedGeneration": 1,
+        "replicas": 5,
+        "updatedReplicas": 5,
+        "availableReplicas": 3,  # two new pods of the same template still starting
+    }
+    assert not m.rollout_in_flight(deployment)
+    deployment["status"]["replicas"] = 6  # an old pod is still there: a rollout
+    assert m.rollout_in_flight(deployment)

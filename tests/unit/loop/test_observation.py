@@ -47,7 +47,7 @@ def since(at: float | None) -> GuardMemory:
     """Memory whose last change was seen rolled out at ``at`` (None: never changed)."""
     if at is None:
         return GuardMemory()
-    return GuardMemory(last_change_at=at - 100, serving_since=at)
+    return GuardMemory(last_change_at=at - 100, rolled_at=at - 100, serving_since=at)
 
 
 def observe(
@@ -79,7 +79,7 @@ def test_intervals_after_the_last_change_are_attributed_to_the_current_config() 
 
 
 def test_nothing_is_attributed_until_the_rollout_was_seen_complete() -> None:
-    obs = observe(sample(), V100, 3, GuardMemory(last_change_at=T0 + 300))
+    obs = observe(sample(), V100, 3, GuardMemory(last_change_at=T0 + 300, rolled_at=T0 + 300))
     assert obs.instance_types == ("",) * 10 and np.isnan(obs.replicas).all()
 
 
