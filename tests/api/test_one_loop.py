@@ -203,7 +203,7 @@ class World:
                         "status": {"phase": "Running"},
                     }
                 )
-        demand, p99, replicas = inp.history.points()
+        demand, p99, replicas, peak = inp.history.points()
         self.sample = MetricsSample(
             request_rate=inp.demand_rps,
             p99_latency_ms=inp.observed_p99_ms,
@@ -211,6 +211,7 @@ class World:
             demand_history=demand,
             p99_history=p99,
             replicas_history=replicas,
+            peak_history=peak,
         )
 
 

@@ -89,6 +89,9 @@ class MetricsSource(ApiModel):
     nothing here can inject PromQL). Unset: `{namespace, deployment}` of the target."""
     window_seconds: Annotated[int, Field(ge=30, le=86400)] = 300
     """Look-back window for rates and quantiles, in seconds."""
+    burst_window_seconds: Annotated[int, Field(ge=2, le=60)] = 10
+    """Short window whose peak rate within each minute tells bursts the per-minute rate
+    hides (at least twice Prometheus' scrape interval of the serving pods)."""
 
 
 class ProfilePoint(ApiModel):

@@ -270,7 +270,12 @@ async def _sample(deps: Deps, ctx: Context) -> MetricsSample:
             reason=NO_PROMETHEUS,
             message="no Prometheus URL in the ServingPolicy or the operator's --prometheus-url",
         )
-    request = SampleRequest(spec.metrics.preset, ctx.labels, spec.metrics.window_seconds)
+    request = SampleRequest(
+        spec.metrics.preset,
+        ctx.labels,
+        spec.metrics.window_seconds,
+        burst_window_seconds=spec.metrics.burst_window_seconds,
+    )
     return await deps.source_for(url).sample(request)
 
 

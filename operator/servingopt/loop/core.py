@@ -115,13 +115,19 @@ def step(inp: LoopInput, planner: Planner) -> LoopOutput:
             if proposed is not None:
                 proposed = settle(proposed, inp.running)
             corrections = kept(decision.corrections)
-    verdict = decide(guard_input(inp, proposed))
+    verdict = decide(guard_input(inp, proposed, decision))
     if error is not None:
         verdict = _with_planner_failure(verdict, exception_summary(error))
     return LoopOutput(verdict, proposed, decision, corrections, error)
 
 
-def guard_input(inp: LoopInput, proposed: Proposal | None) -> GuardInput:
+def guard_input(
+    inp: LoopInput, proposed: Proposal | None, decision: Decision | None = None
+) -> GuardInput:
+    """The guard's input. The running configuration's cost, for the saving, is the
+    planner's pricing of it when the planner could price it (whole nodes, as the
+    proposal is priced), else what its pods cost now."""
+    running = decision.running_hourly_cost if decision is not None else None
     return GuardInput(
         now=inp.now,
         mode=inp.mode,
@@ -129,7 +135,7 @@ def guard_input(inp: LoopInput, proposed: Proposal | None) -> GuardInput:
         slo_p99_ms=inp.spec.slo.latency_p99_ms,
         proposal=proposed,
         current=inp.running,
-        current_hourly=inp.current_hourly,
+        current_hourly=running if running is not None else inp.current_hourly,
         metrics_available=inp.metrics_available,
         metrics_message=inp.metrics_message,
         observed_p99_ms=inp.observed_p99_ms,
@@ -186,6 +192,7 @@ def observation(inp: LoopInput) -> Observation:
         instance_types=_labels(current.instance_type or "", attributed, times),
         variants=_labels(current.variant or "", attributed, times),
         max_batch_sizes=np.where(attributed, batch, np.nan),
+        peak_requests_per_second=history.peak_rps,
         demand_rps=inp.plan_for_rps if inp.plan_for_rps is not None or n else inp.demand_rps,
         cache_hit_rate=inp.cache_hit_rate,
         current=running_config(current, inp.replicas),

@@ -15,7 +15,9 @@ Each preset answers the same questions (one instant query each):
 - ``queue_ms``        — time spent queued before execution, in milliseconds;
 - ``replicas``        — how many replicas report the request counter.
 
-And one more, apart from those: :meth:`Preset.freshness_query`, the time of the newest
+Two more, apart from those: :meth:`Preset.peak_rate_query`, each interval's highest
+short-window request rate (bursts within the interval), and
+:meth:`Preset.freshness_query`, the time of the newest
 raw sample of the preset's request counter, so that a Prometheus that stopped scraping
 (or a remote store that lags) is not taken for a quiet workload, and a proxy that
 answers for another time than the one asked is noticed even when it finds no data.
@@ -110,6 +112,14 @@ class Preset:
     def demand_query(self, labels: Mapping[str, str], window_seconds: int) -> str:
         """Requests per second, for range queries of the demand history."""
         return self.queries(labels, window_seconds)["request_rate"]
+
+    def peak_rate_query(self, labels: Mapping[str, str], burst_seconds: int, step: int) -> str:
+        """The highest request rate over ``burst_seconds`` windows within each ``step``
+        (a subquery evaluated every ``burst_seconds``), for range queries: bursts the
+        per-interval rate hides. Needs a scrape interval of at most half the window;
+        with fewer samples the windows have no rate and the point is absent."""
+        rate = self.demand_query(labels, burst_seconds)
+        return f"max_over_time(({rate})[{duration(step)}:{duration(burst_seconds)}])"
 
 
 def _histogram_p99(metric: str, scale_to_ms: float) -> str:

@@ -29,8 +29,9 @@ NO_DATA = "NoData"
 NOT_A_NUMBER = "NotANumber"
 STALE = "MetricsStale"
 
-# Questions whose history is read with a range query.
+# Questions whose history is read with a range query (and the peak short-window rate).
 HISTORIES = ("request_rate", "p99_latency_ms", "replicas")
+PEAK_RATE = "peak_rate"
 T = TypeVar("T")
 
 
@@ -43,6 +44,7 @@ class SampleRequest:
     window_seconds: int
     history_seconds: int = HISTORY_SECONDS
     history_step_seconds: int = 60
+    burst_window_seconds: int = 0  # 0: the peak short-window rate is not read
 
 
 class MetricSource(Protocol):
@@ -164,6 +166,11 @@ class PrometheusSource:
             self.client.query_range(queries[q], start, end, step) if q in queries else _none()
             for q in HISTORIES
         ]
+        if request.burst_window_seconds > 0:
+            peak = preset(request.preset).peak_rate_query(
+                request.labels, request.burst_window_seconds, request.history_step_seconds
+            )
+            ranges.append(self.client.query_range(peak, start, end, step))
         got = await _all([*instant, *ranges])
         n = len(queries)
         return _Answers(dict(zip(queries, got[:n], strict=True)), got[n], got[n + 1 :], start, end)
@@ -206,7 +213,7 @@ def _measured(queries: dict[str, str], answers: _Answers, window_s: float) -> Me
             missing=missing,
         )
     replicas = values.get("replicas")
-    history, p99_history, replicas_history = answers.histories
+    history, p99_history, replicas_history, *peak = answers.histories
     return MetricsSample(
         request_rate=values.get("request_rate"),
         error_ratio=values.get("error_ratio"),
@@ -217,5 +224,6 @@ def _measured(queries: dict[str, str], answers: _Answers, window_s: float) -> Me
         demand_history=_after_start(_finite_samples(history), answers.start, window_s),
         p99_history=_finite_samples(p99_history),
         replicas_history=_finite_samples(replicas_history),
+        peak_history=_finite_samples(peak[0]) if peak else (),
         missing=missing,
     )

@@ -41,11 +41,13 @@ SURGE_FACTOR = 2.0
 MAX_VIOLATION = 0.01  # an evaluated candidate may miss capacity in 1 % of intervals
 
 
-def target_fraction(aggressiveness: str, ramp: float) -> float:
-    """Fraction of the SLO capacity the HPA target may use (see module docs)."""
+def target_fraction(aggressiveness: str, ramp: float, burst: float = 1.0) -> float:
+    """Fraction of the SLO capacity the HPA target may use (see module docs): the
+    smallest of the policy's headroom, the ramp margin and the burst margin ``1 / F``
+    (the minute's mean at the target leaves the burst peaks within the SLO capacity)."""
     policy = 1.0 - POLICY_HEADROOM.get(aggressiveness, 0.20)
     ramp_margin = 1.0 / ((1.0 + min(max(ramp, 0.0), MAX_RAMP)) * (1.0 + HPA_TOLERANCE))
-    return min(policy, ramp_margin)
+    return min(policy, ramp_margin, 1.0 / max(burst, 1.0))
 
 
 def _policies(kind: str, value: int, period: int) -> dict[str, Any]:
@@ -198,19 +200,22 @@ def tune(
     history_rps: FloatArray,
     evaluator: Evaluator | None,
     fractions: Sequence[float] | None = None,
+    prior_rps: float = 0.0,
 ) -> AutoscalingPlan:
     """Choose target, bounds and behavior for one configuration.
 
     ``fractions`` fixes the target margins to try (default: the rule's margin, and
     x0.85 / x1.1 of it when an evaluator can replay the history).
     """
-    base = target_fraction(aggressiveness, traffic.ramp_per_startup)
+    base = target_fraction(aggressiveness, traffic.ramp_per_startup, traffic.burst_factor)
     replay = evaluator is not None and history_rps.size > 0
     if fractions is None:
         fractions = [base, base * 0.85, min(0.95, base * 1.1)] if replay else [base]
     windows = [300, 600] if replay else [300]
     ceiling = spec_max if budget_max_replicas is None else min(spec_max, budget_max_replicas)
     level, floor_why = floor_demand(traffic, forecast, startup_s + replan_interval_s, history_rps)
+    if prior_rps > level:  # little history yet: keep room for what it has not shown
+        level, floor_why = prior_rps, "little history yet: sized for the start-up prior"
     step = sampling_step(timestamps_s)
     best: tuple[tuple[float, float], AutoscalingPlan] | None = None
     for fraction in fractions:

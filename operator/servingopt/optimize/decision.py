@@ -100,6 +100,10 @@ class Decision:
     reasons: tuple[str, ...]
     alternatives: tuple[Alternative, ...]
     corrections: Mapping[CorrectionKey, ProfileCorrection] = field(default_factory=dict)
+    running_hourly_cost: float | None = None
+    """$/h of the running configuration at its replicas, priced as this plan is priced
+    (whole nodes, the same spot mix), so a saving compares like with like (None: the
+    running configuration is not a candidate, or its replicas are unknown)."""
 
     def to_json(self) -> dict[str, Any]:
         """The ``servingopt plan -o json`` contract (camelCase; extra fields allowed)."""

@@ -27,9 +27,12 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import replace
+
+import numpy as np
 
 from servingopt.api import InstanceCatalog, ModelServingSpec, ServingPolicySpec
-from servingopt.optimize import autoscaling, cache, explain, perfgrid
+from servingopt.optimize import autoscaling, bursts, cache, explain, perfgrid
 from servingopt.optimize.autoscaling import AutoscalingPlan
 from servingopt.optimize.candidates import (
     batch_candidates,
@@ -43,7 +46,7 @@ from servingopt.optimize.forecast import constant, forecast
 from servingopt.optimize.plantypes import INF_REPLICAS, CandidateSet, Choice, Demand, Rows, Sizing
 from servingopt.optimize.ranking import Ranker, budget_room, cost_of
 from servingopt.optimize.traffic import UNKNOWN, classify
-from servingopt.values import Observation
+from servingopt.values import FloatArray, Observation
 
 # batch_candidates and delay_candidates stay importable from here (bench/bench_plan.py).
 __all__ = ["batch_candidates", "delay_candidates", "forecast_demand", "plan"]
@@ -83,7 +86,7 @@ def plan(
     demands = _sizing_demands(spec, policy, obs, demand)
     ranker = Ranker(spec, policy, obs, found.candidates, grid, demands, allowed_capacity)
     rule_margin = autoscaling.target_fraction(
-        policy.aggressiveness, demand.traffic.ramp_per_startup
+        policy.aggressiveness, demand.traffic.ramp_per_startup, demand.traffic.burst_factor
     )
     rows = ranker.rows(rule_margin)
     if rows.cand.size == 0:
@@ -105,11 +108,22 @@ def forecast_demand(spec: ModelServingSpec, obs: Observation, horizon_s: float) 
         fc = forecast(obs.timestamps_s, obs.requests_per_second, horizon_s)
         startup = spec.autoscaling.startup_seconds
         traffic = classify(obs.timestamps_s, obs.requests_per_second, startup)
+        burst = bursts.sizing_factor(obs.timestamps_s, minute_bursts(spec, obs))
+        traffic = replace(traffic, burst_factor=burst)
     elif obs.demand_rps is not None and math.isfinite(obs.demand_rps) and obs.demand_rps >= 0:
         fc, traffic = constant(obs.demand_rps, horizon_s), UNKNOWN
     else:
         return None
     return Demand(fc, traffic, obs.demand_rps if obs.demand_rps is not None else fc.peak_mean)
+
+
+def minute_bursts(spec: ModelServingSpec, obs: Observation) -> FloatArray:
+    """Each interval's burst factor (NaN where the peak short-window rate is unknown)."""
+    n = obs.requests_per_second.size
+    if obs.peak_requests_per_second.size != n:
+        return np.full(n, np.nan)
+    window = float(spec.metrics.burst_window_seconds)
+    return bursts.burst_factors(obs.requests_per_second, obs.peak_requests_per_second, window)
 
 
 def _sizing_demands(
@@ -126,8 +140,25 @@ def _sizing_demands(
     floor_rps, _ = autoscaling.floor_demand(
         demand.traffic, demand.forecast, lead_s, obs.requests_per_second
     )
-    size_for = max(demand.rps, floor_rps)
+    size_for = max(demand.rps, floor_rps) * startup_prior(obs)
     return size_for, max(demand.forecast.peak_upper, size_for)
+
+
+#: A workload just observed may burst as much as the planner ever sizes for; the prior
+#: fades as intervals of history (each with its own peak rate) arrive.
+PRIOR_FACTOR = bursts.MAX_SIZED_FACTOR
+PRIOR_FADE_INTERVALS = 20.0
+
+
+def startup_prior(obs: Observation) -> float:
+    """How much more than the demand to size for, given how little history there is.
+
+    1 without any history: a plan for a declared demand (``servingopt plan --rps``)
+    takes the figure as stated."""
+    intervals = float(obs.requests_per_second.size)
+    if intervals == 0:
+        return 1.0
+    return 1.0 + (PRIOR_FACTOR - 1.0) * math.exp(-intervals / PRIOR_FADE_INTERVALS)
 
 
 def _tune_hpa(
@@ -160,6 +191,7 @@ def _tune_hpa(
         history_rps=obs.requests_per_second,
         evaluator=evaluator,
         fractions=margins,
+        prior_rps=demand.rps * startup_prior(obs) if startup_prior(obs) > 1.01 else 0.0,
     )
 
 
@@ -218,6 +250,21 @@ def _size(
     return Sizing(target, low, high, needed, replicas, p99, mix, cost, ok)
 
 
+def _running_cost(
+    spec: ModelServingSpec, policy: ServingPolicySpec, obs: Observation, found: CandidateSet
+) -> float | None:
+    """What the running configuration costs at its replicas, priced as a plan is."""
+    now = obs.current
+    if not now.instance_type or not now.replicas:
+        return None
+    for cand in found.candidates:
+        if cand.itype.name == now.instance_type and (now.variant in (None, cand.variant)):
+            spot = now.capacity_type == "spot"
+            cached = bool(now.cache_enabled)
+            return float(cost_of(spec, policy, cand, cached, spot, now.replicas).hourly_cost[0])
+    return None
+
+
 def _decision(
     spec: ModelServingSpec,
     policy: ServingPolicySpec,
@@ -267,6 +314,7 @@ def _decision(
         p99_latency_ms=sizing.p99_ms,
         capacity_per_replica_rps=choice.capacity,
         hourly_cost=sizing.hourly_cost,
+        running_hourly_cost=_running_cost(spec, policy, obs, found),
         replicas=sizing.replicas,
         demand_rps=demand.rps,
         utilisation=min(choice.load / max(sizing.replicas, 1) / limit, 1.0) if limit > 0 else 0.0,

@@ -38,6 +38,8 @@ class TrafficProfile:
     daily_autocorrelation: float | None
     ramp_per_startup: float  # relative growth of demand within one start-up time (p99)
     samples: int
+    burst_factor: float = 1.0
+    """Bursts within the minute: capacity needed over the minute's mean (optimize.bursts)."""
 
     def describe(self) -> str:
         acf = (
@@ -45,9 +47,11 @@ class TrafficProfile:
             if self.daily_autocorrelation is not None
             else ""
         )
+        bursty = self.burst_factor > 1.005
+        burst = f", bursts x{self.burst_factor:.2f} within the minute" if bursty else ""
         return (
             f"traffic {self.kind} (CV {self.cv:.2f}, peak/mean {self.peak_to_mean:.1f}{acf}, "
-            f"p99 growth {100 * self.ramp_per_startup:.0f}% per start-up)"
+            f"p99 growth {100 * self.ramp_per_startup:.0f}% per start-up{burst})"
         )
 
 

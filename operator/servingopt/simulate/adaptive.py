@@ -158,6 +158,7 @@ class ServingoptPolicy:
                 requests_per_second=history.rps.last(n),
                 p99_latency_ms=history.p99_ms.last(n),
                 replicas=history.replicas.last(n),
+                peak_rps=history.peak_rps.last(n),
             ),
             demand_rps=float(history.rps.last(1)[0]) if n else None,
             observed_p99_ms=float(recent.max()) if recent.size else None,

@@ -229,6 +229,7 @@ class History:
     p99_ms: _Column = field(default_factory=_Column)
     replicas: _Column = field(default_factory=_Column)
     max_batch: _Column = field(default_factory=_Column)
+    peak_rps: _Column = field(default_factory=_Column)
     config: list[ServingConfig | None] = field(default_factory=list)
     instance_types: list[str] = field(default_factory=list)
     variants: list[str] = field(default_factory=list)
@@ -243,6 +244,7 @@ class History:
         replicas: float,
         config: ServingConfig,
         mixed: bool = False,
+        peak_rps: float = math.nan,
     ) -> None:
         """One minute; ``mixed``: two revisions served in it, so its p99 is no
         configuration's own (recorded without one, as nothing can be learned from it)."""
@@ -250,6 +252,7 @@ class History:
         self.rps.append(rps)
         self.p99_ms.append(p99_ms)
         self.replicas.append(replicas)
+        self.peak_rps.append(peak_rps)
         self.max_batch.append(np.nan if mixed else float(config.max_batch))
         self.config.append(None if mixed else config)
         self.instance_types.append("" if mixed else config.instance_type)
@@ -736,6 +739,7 @@ def _data_plane(
     lengths = np.diff(np.append(minute_edges, n)).astype(np.float64)
     acc.add("t", (t0 + minute_edges).astype(np.float64))
     acc.add("rps", minute_requests / lengths)
+    acc.add("peak_rps", _peak_rates(a, minute_edges, scenario.spec.metrics.burst_window_seconds))
     acc.add("capacity_rps", np.add.reduceat(slo_capacity, minute_edges) / lengths)
     acc.add("replicas", np.add.reduceat(pods, minute_edges) / lengths)
     acc.add("dropped", np.add.reduceat(dropped, minute_edges))
@@ -756,6 +760,20 @@ def _data_plane(
     label = cluster.revisions[-1].config.label()
     acc.configs.extend([label] * minute_edges.size)
     return backlog
+
+
+def _peak_rates(a: FloatArray, minute_edges: IntArray, window_s: int) -> list[float]:
+    """Each minute's highest request rate over ``window_s``-second windows (what a
+    ``max_over_time`` of a short ``rate()`` reads), NaN for a minute shorter than one."""
+    out = []
+    for start in minute_edges.tolist():
+        minute = a[start : start + 60]
+        whole = minute.size // window_s * window_s
+        if whole == 0:
+            out.append(math.nan)
+            continue
+        out.append(float(minute[:whole].reshape(-1, window_s).mean(axis=1).max()))
+    return out
 
 
 def _fluid_queue(
@@ -795,6 +813,7 @@ def _record_history(
             series["replicas"][i],
             config,
             mixed=any(mixed_log[k : k + per_minute]),
+            peak_rps=series["peak_rps"][i],
         )
 
 

@@ -33,19 +33,24 @@ class MetricHistory:
     requests_per_second: FloatArray = field(default_factory=_empty)
     p99_latency_ms: FloatArray = field(default_factory=_empty)
     replicas: FloatArray = field(default_factory=_empty)
+    peak_rps: FloatArray = field(default_factory=_empty)
+    """Each interval's peak short-window request rate (NaN where unmeasured; empty:
+    not measured at all), for bursts within the interval."""
 
     def __post_init__(self) -> None:
         n = self.timestamps_s.size
         for name in ("requests_per_second", "p99_latency_ms", "replicas"):
             if getattr(self, name).size != n:
                 raise ValueError(f"{name} has {getattr(self, name).size} entries, expected {n}")
+        if self.peak_rps.size not in (0, n):
+            raise ValueError(f"peak_rps has {self.peak_rps.size} entries, expected 0 or {n}")
 
     def __len__(self) -> int:
         return int(self.timestamps_s.size)
 
-    def points(self) -> tuple[Points, Points, Points]:
+    def points(self) -> tuple[Points, Points, Points, Points]:
         """The history as a metric source gives it: (time, value) pairs of the demand,
-        p99 and replica series, each without its unmeasured (NaN) points."""
+        p99, replica and peak-rate series, each without its unmeasured (NaN) points."""
         times = self.timestamps_s.tolist()
 
         def pairs(values: FloatArray) -> Points:
@@ -57,6 +62,7 @@ class MetricHistory:
             tuple(zip(times, self.requests_per_second.tolist(), strict=True)),
             pairs(self.p99_latency_ms),
             pairs(self.replicas),
+            pairs(self.peak_rps) if self.peak_rps.size else (),
         )
 
 
@@ -79,6 +85,7 @@ class MetricsSample:
     demand_history: Points = ()
     p99_history: Points = ()
     replicas_history: Points = ()
+    peak_history: Points = ()  # each interval's peak short-window request rate
     reason: str = ""
     message: str = ""
     missing: tuple[str, ...] = field(default=())
@@ -103,4 +110,5 @@ class MetricsSample:
             requests_per_second=np.array([v for _, v in self.demand_history], dtype=np.float64),
             p99_latency_ms=_on(times, self.p99_history),
             replicas=_on(times, self.replicas_history),
+            peak_rps=_on(times, self.peak_history),
         )

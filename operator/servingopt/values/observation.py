@@ -56,6 +56,8 @@ class Observation:
         instance_types: instance type per interval ("" where unknown).
         variants: variant per interval ("" where unknown).
         max_batch_sizes: max batch size per interval (NaN where unknown).
+        peak_requests_per_second: peak short-window demand per interval (NaN where
+            unknown; empty: not measured), for bursts within the interval.
         demand_rps: demand to plan for when there is no history (or to override the
             forecast's level), requests per second.
         cache_hit_rate: observed response-cache hit rate (0..1), if a cache runs.
@@ -74,6 +76,7 @@ class Observation:
     instance_types: tuple[str, ...] = ()
     variants: tuple[str, ...] = ()
     max_batch_sizes: FloatArray = field(default_factory=_empty)
+    peak_requests_per_second: FloatArray = field(default_factory=_empty)
     demand_rps: float | None = None
     cache_hit_rate: float | None = None
     current: RunningConfig = RunningConfig()
@@ -84,7 +87,7 @@ class Observation:
         n = self.requests_per_second.size
         if self.timestamps_s.size != n:
             raise ValueError("timestamps_s and requests_per_second differ in length")
-        for name in ("p99_latency_ms", "replicas", "max_batch_sizes"):
+        for name in ("p99_latency_ms", "replicas", "max_batch_sizes", "peak_requests_per_second"):
             size = getattr(self, name).size
             if size not in (0, n):
                 raise ValueError(f"{name} has {size} entries, expected 0 or {n}")

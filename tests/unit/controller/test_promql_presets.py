@@ -54,6 +54,9 @@ def test_label_values_cannot_change_the_query(values: dict[str, str]) -> None:
             # …and each literal decodes back to exactly what the spec said.
             decoded = set(literals(query))
             assert set(values.values()) <= decoded
+        peak = p.peak_rate_query(values, 10, 60)
+        assert skeleton(peak) == skeleton(p.peak_rate_query(benign, 10, 60))
+        assert set(values.values()) <= set(literals(peak))
 
 
 @pytest.mark.parametrize(
@@ -84,6 +87,12 @@ def test_generic_convention_series() -> None:
     assert "serving_request_duration_seconds_bucket" in queries["p99_latency_ms"]
     assert "serving_batch_size_sum" in queries["mean_batch_size"]
     assert "serving_queue_duration_seconds_sum" in queries["queue_ms"]
+
+
+def test_the_peak_rate_is_the_demand_over_short_windows_within_each_step() -> None:
+    for p in PRESETS.values():
+        rate = p.demand_query({"model": "m"}, 10)
+        assert p.peak_rate_query({"model": "m"}, 10, 60) == f"max_over_time(({rate})[60s:10s])"
 
 
 def test_unknown_preset_and_empty_matchers_are_errors() -> None:

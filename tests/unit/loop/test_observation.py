@@ -138,8 +138,17 @@ def test_each_interval_counts_the_replicas_that_served_it() -> None:
 
 
 def test_a_sample_and_its_points_are_the_same_history() -> None:
-    got = replace(sample(), replicas_history=((T0, 2.0), (T0 + 120, 3.0)))
+    got = replace(
+        sample(),
+        replicas_history=((T0, 2.0), (T0 + 120, 3.0)),
+        peak_history=((T0 + 60, 9.0),),
+    )
     history = got.history()
     assert np.isnan(history.replicas[1]) and history.replicas[2] == 3.0
-    demand, p99, replicas = history.points()
-    assert (demand, p99, replicas) == (got.demand_history, got.p99_history, got.replicas_history)
+    assert np.isnan(history.peak_rps[0]) and history.peak_rps[1] == 9.0
+    assert history.points() == (
+        got.demand_history,
+        got.p99_history,
+        got.replicas_history,
+        got.peak_history,
+    )

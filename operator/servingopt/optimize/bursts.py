@@ -1,0 +1,99 @@
+"""Bursts within the minute: how much more capacity than the minute's mean they need.
+
+The queue model takes Poisson arrivals at the minute's mean rate. Real traffic can come
+in bursts that a per-minute rate hides (a client fanning out a batch job, a retry
+storm, the Azure LLM traces): seconds at several times the mean, when the replicas fall
+behind and the p99 goes with them. What Prometheus can measure of that is the rate over
+short windows of ``window_s`` seconds (a subquery ``max_over_time(rate(...[W])[1m:W])``,
+or the replay's own record): the minute's *peak* short-window rate.
+
+From the peak-to-mean ratio ``P`` of a minute this module estimates the *burst factor*
+``F``: the request-weighted 99th percentile of the per-second rate over the mean rate,
+in excess of what Poisson arrivals (which the queue model already includes) give.
+
+* The ``m = 60 / W`` window rates of a minute are taken as normal around the mean, so
+  their maximum is about ``mean + e_m sd_W`` (``e_m`` the expected maximum of ``m``
+  standard normals): ``sd_W / mean = (P - 1) / e_m``.
+* Seconds within a window vary independently: the per-second relative variance is
+  ``W`` times the window's, less the Poisson share ``1 / rate`` the model already
+  carries: ``b^2 = max(0, W (sd_W / mean)^2 - 1 / rate)``.
+* The request-weighted upper 1 % of a normal rate with relative deviation ``b`` starts
+  at ``1 + b u`` where ``1 - Phi(u) + b phi(u) = 0.01`` (requests weigh each second by
+  its rate): ``F = 1 + b u``.
+
+``F`` is 1 for Poisson traffic. Pure functions, numpy only.
+"""
+
+from __future__ import annotations
+
+import math
+from statistics import NormalDist
+
+import numpy as np
+
+from servingopt.values import FloatArray
+
+#: Requests in seconds beyond the burst factor: the p99's share.
+TAIL = 0.01
+#: Bursts judged over the last day, recent hours weighing more (half-life).
+LOOKBACK_S = 24 * 3600.0
+HALF_LIFE_S = 6 * 3600.0
+#: The burst factor sized for: this quantile of the minutes' factors.
+SIZING_QUANTILE = 0.5
+#: Bursts beyond this are not sized for: covering them costs more than the SLO is
+#: usually worth (the status says so); the HPA still follows the minute's demand.
+MAX_SIZED_FACTOR = 2.5
+
+_N = NormalDist()
+
+
+def expected_max(m: int) -> float:
+    """Expected maximum of ``m`` independent standard normals (Blom's approximation)."""
+    if m <= 1:
+        return 0.0
+    return _N.inv_cdf((m - 0.375) / (m + 0.25))
+
+
+def tail_start(b: float) -> float:
+    """``u`` with ``1 - Phi(u) + b phi(u) = TAIL`` (bisection; ``b >= 0``)."""
+    lo, hi = -1.0, 40.0
+    for _ in range(60):
+        mid = 0.5 * (lo + hi)
+        if (1.0 - _N.cdf(mid)) + b * _N.pdf(mid) > TAIL:
+            lo = mid
+        else:
+            hi = mid
+    return 0.5 * (lo + hi)
+
+
+def burst_factors(mean_rps: FloatArray, peak_rps: FloatArray, window_s: float) -> FloatArray:
+    """Each minute's burst factor (>= 1; NaN where the peak was not measured)."""
+    m = max(1, int(60 // max(window_s, 1.0)))
+    e = expected_max(m)
+    out = np.full(mean_rps.shape, np.nan)
+    if e <= 0:
+        return out
+    ok = np.isfinite(peak_rps) & np.isfinite(mean_rps) & (mean_rps > 0)
+    ratio = np.where(ok, peak_rps / np.where(ok, mean_rps, 1.0), 1.0)
+    sd_w = np.maximum(ratio - 1.0, 0.0) / e
+    excess = window_s * sd_w**2 - 1.0 / np.where(ok, mean_rps, 1.0)
+    b = np.sqrt(np.maximum(excess, 0.0))
+    factors = np.array([1.0 + x * tail_start(float(x)) if x > 0 else 1.0 for x in b.tolist()])
+    out[ok] = factors[ok] if factors.size else factors
+    return out
+
+
+def sizing_factor(times_s: FloatArray, factors: FloatArray) -> float:
+    """The burst factor to size for: a high quantile of the last day's minutes, the
+    recent hours weighing more (1 without measurements)."""
+    ok = np.isfinite(factors)
+    if not ok.any():
+        return 1.0
+    t, f = times_s[ok], factors[ok]
+    recent = t >= t[-1] - LOOKBACK_S
+    t, f = t[recent], f[recent]
+    weights = np.exp(-(t[-1] - t) * math.log(2.0) / HALF_LIFE_S)
+    order = np.argsort(f)
+    cum = np.cumsum(weights[order])
+    at = int(np.searchsorted(cum, SIZING_QUANTILE * cum[-1]))
+    return min(MAX_SIZED_FACTOR, max(1.0, float(f[order][min(at, f.size - 1)])))
