@@ -234,7 +234,7 @@ def format_table(report: dict[str, Any]) -> str:
     body.append("")
     body.append("Goals (measured, not asserted):")
     for g in report["goals"]:
-        body.append(f"  [{g['met']}/{g['of']}] {g['goal']}")
+        body.append(f"  [{g['met']}/{g['of']}, needs {g['need']}] {g['goal']}")
         for miss in g["misses"]:
             body.append(f"        miss {miss}")
     body.append(f"wall time {report['wallSeconds']} s; reproduce: {report['reproduce']}")
@@ -260,8 +260,10 @@ def format_markdown(report: dict[str, Any]) -> str:
             f"| {_num(d['cost'] if d else None)} | {_pct(d['sloAttainment'] if d else None)} "
             f"| {_saving(so, d)} | {_saving(so, b)} | {_num(static_ratio, 'x', 1)} |"
         )
-    lines += ["", "Goals as `servingopt bench` counts them (met / cases):", ""]
-    lines += [f"- **{g['met']}/{g['of']}** — {g['goal']}" for g in report["goals"]]
+    lines += ["", "Goals as `servingopt bench` counts them (met / cases, and what each asks):", ""]
+    for g in report["goals"]:
+        lines.append(f"- **{g['met']}/{g['of']}** (needs {g['need']}) — {g['goal']}")
+        lines += [f"  - miss {miss}" for miss in g["misses"]]
     return "\n".join(lines)
 
 

@@ -27,6 +27,7 @@ in excess of what Poisson arrivals (which the queue model already includes) give
 from __future__ import annotations
 
 import math
+from functools import cache
 from statistics import NormalDist
 
 import numpy as np
@@ -66,6 +67,27 @@ def tail_start(b: float) -> float:
     return 0.5 * (lo + hi)
 
 
+#: ``tail_start`` tabulated: burst factors are read for every interval of a two-day
+#: history at every re-plan, and beyond the table's end they exceed the cap anyway.
+_B_GRID = np.linspace(0.0, 8.0, 801)
+_ERF = np.frompyfunc(math.erf, 1, 1)
+
+
+@cache
+def _tail_starts() -> FloatArray:
+    """:func:`tail_start` of every ``_B_GRID`` entry: the same bisection, on arrays."""
+    lo: FloatArray = np.full(_B_GRID.size, -1.0)
+    hi: FloatArray = np.full(_B_GRID.size, 40.0)
+    for _ in range(60):
+        mid = 0.5 * (lo + hi)
+        above = 0.5 * (1.0 - np.asarray(_ERF(mid / math.sqrt(2.0)), dtype=np.float64))
+        density = np.exp(-0.5 * mid * mid) / math.sqrt(2.0 * math.pi)
+        more = above + _B_GRID * density > TAIL
+        lo, hi = np.where(more, mid, lo), np.where(more, hi, mid)
+    middle: FloatArray = 0.5 * (lo + hi)
+    return middle
+
+
 def burst_factors(mean_rps: FloatArray, peak_rps: FloatArray, window_s: float) -> FloatArray:
     """Each minute's burst factor (>= 1; NaN where the peak was not measured)."""
     m = max(1, int(60 // max(window_s, 1.0)))
@@ -74,12 +96,12 @@ def burst_factors(mean_rps: FloatArray, peak_rps: FloatArray, window_s: float) -
     if e <= 0:
         return out
     ok = np.isfinite(peak_rps) & np.isfinite(mean_rps) & (mean_rps > 0)
-    ratio = np.where(ok, peak_rps / np.where(ok, mean_rps, 1.0), 1.0)
+    mean = np.where(ok, mean_rps, 1.0)
+    ratio = np.where(ok, peak_rps / mean, 1.0)
     sd_w = np.maximum(ratio - 1.0, 0.0) / e
-    excess = window_s * sd_w**2 - 1.0 / np.where(ok, mean_rps, 1.0)
-    b = np.sqrt(np.maximum(excess, 0.0))
-    factors = np.array([1.0 + x * tail_start(float(x)) if x > 0 else 1.0 for x in b.tolist()])
-    out[ok] = factors[ok] if factors.size else factors
+    b = np.sqrt(np.maximum(window_s * sd_w**2 - 1.0 / mean, 0.0))
+    u = np.interp(b, _B_GRID, _tail_starts())  # held at the last entry beyond the table
+    out[ok] = 1.0 + b[ok] * u[ok]
     return out
 
 

@@ -242,16 +242,23 @@ def by_policy(case: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return {p["policy"]: p for p in case["policies"]}
 
 
+#: (d)'s attainment, capped: servingopt must match (d) where (d) is below the bar and
+#: reach the bar where (d) is above it.
+ATTAINMENT_BAR = 0.995
+
+
 def goals(outcomes: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """ServingBench's goals, each with how many cases meet it and every miss."""
+    """ServingBench's goals, each with how many cases meet it, how many it asks for
+    (``need``) and every miss with its size."""
     out = []
 
-    def add(goal: str, checks: list[tuple[str, bool, str]]) -> None:
+    def add(goal: str, checks: list[tuple[str, bool, str]], need: int | None = None) -> None:
         met = sum(1 for _, ok, _ in checks if ok)
         misses = [f"{where}: {why}" for where, ok, why in checks if not ok]
-        out.append({"goal": goal, "met": met, "of": len(checks), "misses": misses})
+        wanted = len(checks) if need is None else min(need, len(checks))
+        out.append({"goal": goal, "met": met, "of": len(checks), "need": wanted, "misses": misses})
 
-    g1, g2, g2b, g3, g4, g5 = [], [], [], [], [], []
+    every, g1, g2, g2b, g3, g4, g5 = [], [], [], [], [], [], []
     for case in outcomes:
         by = by_policy(case)
         where = f"{case['sample']}/{case['traceCase']}"
@@ -260,21 +267,27 @@ def goals(outcomes: list[dict[str, Any]]) -> list[dict[str, Any]]:
             continue
         ratio, att = so["oracleRatio"] or math.inf, so["sloAttainment"]
         # "wherever the trace allows it": some policy kept 99.5 % within the SLO on it
-        allows = max(p["sloAttainment"] for p in case["policies"]) >= 0.995
+        allows = max(p["sloAttainment"] for p in case["policies"]) >= ATTAINMENT_BAR
         note = "" if allows else " (no policy reaches 99.5 % on this trace)"
         g1.append(
             (
                 where,
-                ratio <= 1.15 and (att >= 0.995 or not allows),
+                ratio <= 1.15 and (att >= ATTAINMENT_BAR or not allows),
                 f"{ratio:.2f}x oracle, {100 * att:.2f} %{note}",
             )
         )
         if "offline" in by:
             d = by["offline"]
             saving = 1 - so["cost"] / d["cost"]
-            if case["traceCase"].endswith("optimistic"):
-                ok = so["sloAttainment"] > d["sloAttainment"]
-                g5.append((where, ok, f"{100 * att:.2f} % vs (d) {100 * d['sloAttainment']:.2f} %"))
+            bar = min(d["sloAttainment"], ATTAINMENT_BAR)
+            every.append(
+                (
+                    where,
+                    so["cost"] <= d["cost"] and att >= bar - 1e-4,
+                    f"{so['cost'] / d['cost']:.2f}x (d)'s cost, {100 * att:.2f} % "
+                    f"(needs {100 * bar:.2f} %)",
+                )
+            )
             g2.append(
                 (
                     where,
@@ -286,24 +299,28 @@ def goals(outcomes: list[dict[str, Any]]) -> list[dict[str, Any]]:
             g2b.append(
                 (
                     where,
-                    saving >= 0.10 and att >= 0.995,
+                    saving >= 0.10 and att >= ATTAINMENT_BAR,
                     f"{100 * saving:.1f} % cheaper, {100 * att:.2f} %",
                 )
             )
+        if case["traceCase"].endswith("optimistic"):
+            g5.append((where, att >= ATTAINMENT_BAR, f"{100 * att:.2f} % within SLO"))
         if "hpa" in by:
             saving = 1 - so["cost"] / by["hpa"]["cost"]
             g3.append((where, saving >= 0.40, f"{100 * saving:.1f} % cheaper than (b)"))
         if "static" in by and case["traceCase"] == "diurnal":
             factor = by["static"]["cost"] / so["cost"]
             g4.append((where, factor >= 3.0, f"{factor:.2f}x cheaper than (a)"))
+    add("every trace: cost <= (d)'s with attainment >= min((d)'s, 99.5 %)", every)
+    add(">= 10 % cheaper than (d) with no lower attainment", g2, need=20)
     add(
-        "servingopt within 1.15x of the integer oracle with >= 99.5 % within SLO "
+        "within 1.15x of the integer oracle with >= 99.5 % within SLO "
         "(where some policy reaches it)",
         g1,
+        need=18,
     )
-    add(">= 10 % cheaper than (d) with no lower attainment", g2)
-    add("(beside it, not a goal) >= 10 % cheaper than (d) with >= 99.5 % within SLO", g2b)
-    add("better attainment than (d) where declared profiles are optimistic", g5)
+    add(">= 99.5 % within SLO where declared profiles are optimistic", g5)
+    add("(beside them, not a goal) >= 10 % cheaper than (d) with >= 99.5 % within SLO", g2b, 0)
     add(">= 40 % cheaper than (b) tuned HPA", g3)
     add(">= 3x cheaper than (a) static peak on diurnal traffic", g4)
     return out

@@ -98,3 +98,9 @@ def test_factors_are_at_least_one_and_grow_with_the_peak(
         np.array([mean, mean]), np.array([mean * ratio, mean * ratio * 1.5]), window
     )
     assert 1.0 <= lower <= higher
+
+
+@given(st.floats(0.0, 8.0))
+def test_the_tabulated_tail_start_is_the_bisection(b: float) -> None:
+    tabulated = float(np.interp(b, bursts._B_GRID, bursts._tail_starts()))
+    assert tabulated == pytest.approx(bursts.tail_start(b), abs=2e-3)
