@@ -1,7 +1,7 @@
 """Speed of ``servingopt.optimize.plan`` (not a test: prints measured figures).
 
 Goals: one plan over 100 instance types x 4 variants x every batching
-candidate in under 50 ms, and 1,000 ModelServings in under 30 s on one core.  The
+candidate in at most 10 ms, and 1,000 ModelServings in under 30 s on one core.  The
 catalog and the profiles are synthesised (deterministic seed): half CPU types whose
 service time scales with vCPUs, half GPU types with affine batch profiles.
 
@@ -16,6 +16,7 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")  # one core: no BLAS threads
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 import argparse
+import math
 import statistics
 import time
 from typing import Any
@@ -26,6 +27,7 @@ from servingopt.api import InstanceCatalog, ModelServingSpec
 from servingopt.optimize import Observation, plan
 from servingopt.optimize.planner import batch_candidates, delay_candidates
 
+GOAL_MS = 10.0
 VARIANTS = (("fp32", 0.80, 1.0), ("fp16", 0.795, 0.55), ("int8", 0.79, 0.35), ("pruned", 0.77, 0.3))
 
 
@@ -108,6 +110,7 @@ def main() -> None:
 
     print("\none plan, by catalog size (median of 15, CPU time of this process)")
     print(f"{'types':>6} {'ms':>8} {'ms/type':>8}")
+    ms = math.inf
     for n in (10, 25, 50, 100):
         sub = InstanceCatalog.model_validate(
             {"spec": {"instanceTypes": [t.to_wire() for t in cat.spec.instance_types[:n]]}}
@@ -132,8 +135,13 @@ def main() -> None:
     total = sum(times)
     print(f"total {total:.1f} s CPU, median {1000 * statistics.median(times):.1f} ms, "
           f"p99 {1000 * float(np.quantile(times, 0.99)):.1f} ms per plan")  # fmt: skip
-    verdict = "meets" if total < 30 and statistics.median(times) < 0.05 else "MISSES"
-    print(f"goal (< 50 ms per plan, < 30 s per 1,000): {verdict}")
+    one_plan = max(ms, 1000 * statistics.median(times))
+    per_1000 = total * 1000 / max(args.servings, 1)
+    verdict = "meets" if one_plan <= GOAL_MS and per_1000 < 30 else "MISSES"
+    print(
+        f"goal (<= {GOAL_MS:g} ms per plan: {one_plan:.1f} ms, {one_plan / GOAL_MS:.2f}x; "
+        f"< 30 s per 1,000: {per_1000:.1f} s): {verdict}"
+    )
 
 
 if __name__ == "__main__":
