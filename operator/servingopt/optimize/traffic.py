@@ -6,6 +6,14 @@ The class picks the HPA ``behavior`` and how much headroom the target keeps:
 * seasonality: autocorrelation at a one-day lag (needs two days of history);
 * ramp: the 99th-percentile relative growth of demand over one pod start-up time,
   which is how far the load per replica can climb before a new replica serves.
+
+Evidence ages: the mean, CV, peak and ramp weigh each interval by
+``0.5 ** (age / TRAFFIC_HALF_LIFE_S)`` (age: before the newest interval), so one
+spike classes the traffic as spiky for a while, not for the rest of the day. A
+spike's excess over the mean counts with its weight (the peak is
+``max(mean + (y - mean) * w)``), the ramp is a weighted quantile. The daily
+autocorrelation, and the CV that qualifies a daily pattern, read the whole history:
+seasonality is what two days show, not the last hours.
 """
 
 from __future__ import annotations
@@ -22,6 +30,11 @@ from servingopt.optimize.forecast import DAY_S, quantile, sampling_step
 FloatArray = npt.NDArray[np.float64]
 TrafficKind = Literal["steady", "variable", "spiky", "periodic", "unknown"]
 
+#: Half-life of an interval's weight in the traffic's shape: six hours, so a lone 3x
+#: spike stops classing the traffic as spiky within about 2.5 h (its excess, 2x the
+#: mean, must keep 3/4 of its weight to reach SPIKY_PEAK_TO_MEAN), while spikes that
+#: recur every few hours keep it spiky.
+TRAFFIC_HALF_LIFE_S = 6 * 3600.0
 PERIODIC_ACF = 0.6
 SPIKY_PEAK_TO_MEAN = 2.5
 VARIABLE_CV = 0.25
@@ -70,8 +83,36 @@ def autocorrelation(y: FloatArray, lag: int) -> float | None:
     return float(np.dot(a, b) / denom)
 
 
-def ramp_growth(y: FloatArray, step_s: float, startup_s: float, q: float = 0.99) -> float:
-    """``q``-quantile of the relative demand growth over one start-up time (>= 0)."""
+def recency_weights(size: int, step_s: float, half_life_s: float | None) -> FloatArray:
+    """Weight of each of ``size`` intervals ``step_s`` apart, the newest 1, halving every
+    ``half_life_s`` back (all 1 when ``half_life_s`` is None or not positive)."""
+    if half_life_s is None or half_life_s <= 0 or not math.isfinite(step_s):
+        return np.ones(size)
+    age = (size - 1 - np.arange(size, dtype=np.float64)) * max(step_s, 0.0)
+    out: FloatArray = 0.5 ** (age / half_life_s)
+    return out
+
+
+def weighted_quantile(x: FloatArray, w: FloatArray, q: float) -> float:
+    """The smallest ``x`` whose share of the total weight at or below it reaches ``q``."""
+    order = np.argsort(x, kind="stable")
+    cum = np.cumsum(w[order])
+    total = float(cum[-1]) if cum.size else 0.0
+    if total <= 0.0:
+        return quantile(x, q)
+    i = int(np.searchsorted(cum, q * total, side="left"))
+    return float(x[order[min(i, order.size - 1)]])
+
+
+def ramp_growth(
+    y: FloatArray,
+    step_s: float,
+    startup_s: float,
+    q: float = 0.99,
+    half_life_s: float | None = TRAFFIC_HALF_LIFE_S,
+) -> float:
+    """``q``-quantile of the relative demand growth over one start-up time (>= 0), each
+    growth weighted by its recency (``half_life_s``; None: all alike)."""
     if y.size < 2:
         return 0.0
     k = max(1, round(startup_s / step_s))
@@ -79,23 +120,37 @@ def ramp_growth(y: FloatArray, step_s: float, startup_s: float, q: float = 0.99)
         k = y.size - 1
     floor = max(float(y.mean()) * 0.05, 1e-9)  # ignore growth from (near) zero
     growth = (y[k:] - y[:-k]) / np.maximum(y[:-k], floor)
-    g = max(quantile(growth, q), 0.0)
+    if half_life_s is None:
+        g = quantile(growth, q)
+    else:
+        g = weighted_quantile(growth, recency_weights(y.size, step_s, half_life_s)[k:], q)
+    g = max(g, 0.0)
     return g * min(1.0, startup_s / (k * step_s))  # samples coarser than the start-up
 
 
-def classify(timestamps_s: FloatArray, rps: FloatArray, startup_s: float) -> TrafficProfile:
-    """Classify a demand history (requests/s per interval)."""
+def classify(
+    timestamps_s: FloatArray,
+    rps: FloatArray,
+    startup_s: float,
+    half_life_s: float | None = TRAFFIC_HALF_LIFE_S,
+) -> TrafficProfile:
+    """Classify a demand history (requests/s per interval), recent intervals weighing
+    more (``half_life_s``; None: the whole history alike)."""
     y = np.nan_to_num(np.asarray(rps, dtype=np.float64), nan=0.0).clip(min=0.0)
     if y.size < 3 or float(y.mean()) <= 0.0:
         return UNKNOWN
     step = sampling_step(np.asarray(timestamps_s, dtype=np.float64))
-    mean = float(y.mean())
-    cv = float(y.std() / mean)
-    peak = float(y.max() / mean)
+    w = recency_weights(y.size, step, half_life_s)
+    mean = float(np.dot(w, y) / w.sum())
+    if mean <= 0.0:
+        return UNKNOWN
+    cv = math.sqrt(float(np.dot(w, (y - mean) ** 2) / w.sum())) / mean
+    peak = float(np.max(mean + (y - mean) * w) / mean)
+    whole_cv = float(y.std() / y.mean())
     acf = autocorrelation(y, round(DAY_S / step))
-    ramp = ramp_growth(y, step, startup_s)
+    ramp = ramp_growth(y, step, startup_s, half_life_s=half_life_s)
     kind: TrafficKind
-    if acf is not None and acf >= PERIODIC_ACF and cv >= 0.15:
+    if acf is not None and acf >= PERIODIC_ACF and whole_cv >= 0.15:
         kind = "periodic"
     elif peak >= SPIKY_PEAK_TO_MEAN:
         kind = "spiky"
