@@ -1,10 +1,15 @@
 """Autoscaling tuning: the HPA v2 target, replica bounds and ``behavior``.
 
-* **Target per replica**: the SLO capacity of one replica times the smaller of two
+* **Target per replica**: the SLO capacity of one replica times the smallest of its
   margins: the policy's utilisation headroom (Conservative 35 %, Balanced 20 %,
-  Aggressive 10 %) and the ramp margin ``1 / ((1 + g) * 1.1)``, where ``g`` is the
+  Aggressive 10 %); the model-error margin ``1 / (1 + e)``, where ``e`` is how wrong
+  the model has been so far (a high quantile of the relative capacity error that
+  learning measured, :mod:`~servingopt.optimize.learning`; none without evidence), so
+  a capacity the live metrics showed optimistic is not used up to the policy's
+  fraction; the ramp margin ``1 / ((1 + g) * 1.1)``, where ``g`` is the
   99th-percentile growth of demand over one pod start-up (new replicas serve only
-  after it) and 1.1 is the HPA's default 10 % tolerance (it does not act below it).
+  after it) and 1.1 is the HPA's default 10 % tolerance (it does not act below it);
+  and the burst margin.
 * **minReplicas**: the user's floor; for spiky traffic enough replicas for the
   75th-percentile demand (a spike starts from capacity, not from zero); with a daily
   pattern, enough for the forecast's upper band over the next start-up plus re-plan
@@ -41,11 +46,23 @@ SURGE_FACTOR = 2.0
 MAX_VIOLATION = 0.01  # an evaluated candidate may miss capacity in 1 % of intervals
 
 
-def target_fraction(aggressiveness: str, ramp: float, burst: float = 1.0) -> float:
+def model_margin(model_error: float | None) -> float:
+    """The share of the SLO capacity a model ``model_error`` wrong leaves usable:
+    ``1 / (1 + e)`` (1 without evidence: the policy's headroom alone)."""
+    if model_error is None or not math.isfinite(model_error) or model_error <= 0.0:
+        return 1.0
+    return 1.0 / (1.0 + model_error)
+
+
+def target_fraction(
+    aggressiveness: str, ramp: float, burst: float = 1.0, model_error: float | None = None
+) -> float:
     """Fraction of the SLO capacity the HPA target may use (see module docs): the
-    smallest of the policy's headroom, the ramp margin and the burst margin ``1 / F``
-    (the minute's mean at the target leaves the burst peaks within the SLO capacity)."""
-    policy = 1.0 - POLICY_HEADROOM.get(aggressiveness, 0.20)
+    smallest of the policy's headroom, the model-error margin, the ramp margin and the
+    burst margin ``1 / F`` (the minute's mean at the target leaves the burst peaks
+    within the SLO capacity). The policy's headroom is the least kept: a model shown
+    wrong by more than it keeps more."""
+    policy = min(1.0 - POLICY_HEADROOM.get(aggressiveness, 0.20), model_margin(model_error))
     ramp_margin = 1.0 / ((1.0 + min(max(ramp, 0.0), MAX_RAMP)) * (1.0 + HPA_TOLERANCE))
     return min(policy, ramp_margin, 1.0 / max(burst, 1.0))
 
@@ -201,16 +218,21 @@ def tune(
     evaluator: Evaluator | None,
     fractions: Sequence[float] | None = None,
     prior_rps: float = 0.0,
+    model_error: float | None = None,
 ) -> AutoscalingPlan:
     """Choose target, bounds and behavior for one configuration.
 
     ``fractions`` fixes the target margins to try (default: the rule's margin, and
     x0.85 / x1.1 of it when an evaluator can replay the history).
     """
-    base = target_fraction(aggressiveness, traffic.ramp_per_startup, traffic.burst_factor)
+    base = target_fraction(
+        aggressiveness, traffic.ramp_per_startup, traffic.burst_factor, model_error
+    )
     replay = evaluator is not None and history_rps.size > 0
     if fractions is None:
-        fractions = [base, base * 0.85, min(0.95, base * 1.1)] if replay else [base]
+        # the replay may loosen the rule's margin, never past what the model's error allows
+        loosest = min(0.95, base * 1.1, model_margin(model_error))
+        fractions = [base, base * 0.85, max(loosest, base)] if replay else [base]
     windows = [300, 600] if replay else [300]
     ceiling = spec_max if budget_max_replicas is None else min(spec_max, budget_max_replicas)
     level, floor_why = floor_demand(traffic, forecast, startup_s + replan_interval_s, history_rps)

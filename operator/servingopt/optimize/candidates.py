@@ -24,7 +24,7 @@ from servingopt.model import LatencyProfile, ProfileCorrection
 from servingopt.optimize import cache, perfgrid
 from servingopt.optimize.decision import Alternative
 from servingopt.optimize.instances import fit_problem, model_fits, pods_per_node
-from servingopt.optimize.learning import learn
+from servingopt.optimize.learning import Learned, learn_all
 from servingopt.optimize.plantypes import Candidate, CandidateSet, FloatArray
 from servingopt.optimize.queue_table import MAX_TABLE_BATCH
 from servingopt.values import CorrectionKey, Observation
@@ -76,15 +76,21 @@ def find_candidates(
     types, type_reasons = _allowed_types(spec, catalog, policy)
     variants, accuracy_reasons = _accurate_variants(spec)
     points, fits, rejected = _viable(spec, obs, types, variants)
-    corrections, learned = _learn(spec, obs, points)
+    learned = _learn(spec, obs, points)
+    corrections = learned.corrections
+    now = float(obs.timestamps_s[-1]) if obs.timestamps_s.size else None
     candidates = [
         Candidate(
-            t, v.name, points[(t.name, v.name)], _factor(corrections, (t.name, v.name)), p, pc
+            t, v.name, points[(t.name, v.name)], _factor(corrections, (t.name, v.name), now), p, pc
         )
         for t, v, p, pc in fits
     ]
     return CandidateSet(
-        candidates, rejected, [*type_reasons, *accuracy_reasons, *learned], corrections
+        candidates,
+        rejected,
+        [*type_reasons, *accuracy_reasons, *learned.reasons],
+        corrections,
+        learned.model_error,
     )
 
 
@@ -206,15 +212,16 @@ def _points(variant: VariantSpec) -> dict[str, perfgrid.Points]:
 
 def _learn(
     spec: ModelServingSpec, obs: Observation, points: Mapping[CorrectionKey, perfgrid.Points]
-) -> tuple[dict[CorrectionKey, ProfileCorrection], list[str]]:
-    """Corrections from the observed p99s of what ran, and what was learned.
+) -> Learned:
+    """Corrections from the observed p99s of what ran, what was learned, and how wrong
+    the model has been.
 
     The history's batches are taken as the largest allowed B; its queue delay as the
     running one, else the smallest allowed D.
     """
     batches, delays = batch_candidates(spec), delay_candidates(spec)
     current_delay = obs.current.max_queue_delay_ms
-    return learn(
+    return learn_all(
         obs,
         lambda key: _latency_profile(points[key], key) if key in points else None,
         batches[-1],
@@ -228,6 +235,9 @@ def _latency_profile(points: perfgrid.Points, key: CorrectionKey) -> LatencyProf
     return LatencyProfile.from_points(points[0], points[1], label=f"{key[0]}/{key[1]}")
 
 
-def _factor(corrections: Mapping[CorrectionKey, ProfileCorrection], key: CorrectionKey) -> float:
+def _factor(
+    corrections: Mapping[CorrectionKey, ProfileCorrection], key: CorrectionKey, now: float | None
+) -> float:
+    """The key's correction at ``now`` (decayed with the age of its evidence)."""
     corr = corrections.get(key)
-    return 1.0 if corr is None else corr.factor
+    return 1.0 if corr is None else corr.factor_at(now)

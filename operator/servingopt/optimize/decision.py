@@ -104,6 +104,10 @@ class Decision:
     """$/h of the running configuration at its replicas, priced as this plan is priced
     (whole nodes, the same spot mix), so a saving compares like with like (None: the
     running configuration is not a candidate, or its replicas are unknown)."""
+    model_error: float | None = None
+    """How wrong the model has been: a high quantile of the relative capacity error
+    measured by learning (None: no evidence yet). Sets the HPA target's margin and the
+    guard's risk of a worse configuration."""
 
     def to_json(self) -> dict[str, Any]:
         """The ``servingopt plan -o json`` contract (camelCase; extra fields allowed)."""

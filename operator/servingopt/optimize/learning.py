@@ -6,12 +6,23 @@ load per replica (at most :data:`BUCKETS` buckets of the most recent
 :data:`MAX_ROWS` rows, medians inside each), and every bucket is one
 :meth:`ProfileCorrection.update`: observed p99 against the p99 predicted with the
 profile already scaled by the current factor (a damped fixed-point iteration, see
-:mod:`servingopt.values.correction`).  Corrections without new evidence decay toward 1.
+:mod:`servingopt.values.correction`).  Corrections without new evidence decay toward 1
+with the age of their evidence (:meth:`ProfileCorrection.factor_at`); "now" is the
+history's newest interval.
+
+How wrong the model has been (:func:`learn_all`'s ``model_error``): for every bucket,
+the service-time factor at which the model predicts the observed p99, over the factor
+the plan uses (after this plan's updates) — the relative capacity error the model
+still makes there, optimistic side only (a pessimistic model costs money, not the
+SLO).  Its :data:`ERROR_QUANTILE` quantile over the buckets, once there are at least
+:data:`MIN_ERROR_BUCKETS`, sizes the HPA target's margin and the guard's risk.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
+from typing import NamedTuple
 
 import numpy as np
 import numpy.typing as npt
@@ -25,6 +36,22 @@ IntArray = npt.NDArray[np.int64]
 
 MAX_ROWS = 240
 BUCKETS = 6
+#: The model's error is this quantile of the buckets' relative capacity errors ...
+ERROR_QUANTILE = 0.9
+#: ... once there are at least this many buckets.
+MIN_ERROR_BUCKETS = 3
+#: Relative errors are measured up to this (the factor search's range).
+MAX_MODEL_ERROR = 1.0
+_ERROR_SEARCH_STEPS = 10
+
+
+class Learned(NamedTuple):
+    """What one plan learned from the history."""
+
+    corrections: dict[CorrectionKey, ProfileCorrection]
+    reasons: list[str]
+    model_error: float | None
+    """How wrong the model has been (see the module docs; None: too little evidence)."""
 
 
 def _predicted_p99(
@@ -61,24 +88,44 @@ def learn(
 
     ``profile_for`` gives the measured profile of a key (None: not a candidate).
     """
+    learned = learn_all(observation, profile_for, default_batch, delay_ms)
+    return learned.corrections, learned.reasons
+
+
+def learn_all(
+    observation: Observation,
+    profile_for: Callable[[CorrectionKey], LatencyProfile | None],
+    default_batch: int,
+    delay_ms: float,
+) -> Learned:
+    """:func:`learn`, and how wrong the model has been on the evidence."""
     out = dict(observation.corrections)
     reasons: list[str] = []
+    errors: list[float] = []
+    times_s = observation.timestamps_s
+    now = float(times_s[-1]) if times_s.size else None
     evidence = _evidence(observation)
     for key, rows in evidence.items():
         profile = profile_for(key)
         if profile is None:
             continue
-        corr = out.get(key, ProfileCorrection())
+        corr = out.get(key, ProfileCorrection()).aged(now)
         before = corr.factor
         times = _service_times(profile)
         a, c = profile.a_ms, profile.c_ms
         shape = a / (a + c) if a + c > 0 else 0.0
+        used: list[tuple[float, float, int]] = []
         for rate, observed, batch in rows:
             b = int(min(max(batch if batch >= 1 else default_batch, 1), MAX_TABLE_BATCH))
             predicted = _predicted_p99(times, shape, corr.factor, rate, b, delay_ms)
             if np.isfinite(predicted):
                 corr = corr.update(observed, predicted)
+                used.append((rate, observed, b))
         out[key] = corr
+        errors.extend(
+            _capacity_error(times, shape, corr.factor, rate, observed, b, delay_ms)
+            for rate, observed, b in used
+        )
         if corr.observations and abs(corr.factor - before) > 1e-9:
             reasons.append(
                 f"learning: {key[0]}/{key[1]} service times x{corr.factor:.2f} "
@@ -86,8 +133,46 @@ def learn(
             )
     for key, corr in list(out.items()):
         if key not in evidence:
-            out[key] = corr.relaxed()
-    return out, reasons
+            out[key] = corr.stamped(now)
+    return Learned(out, reasons, model_error(errors))
+
+
+def model_error(errors: list[float]) -> float | None:
+    """The :data:`ERROR_QUANTILE` quantile of the buckets' relative capacity errors
+    (None with fewer than :data:`MIN_ERROR_BUCKETS`)."""
+    if len(errors) < MIN_ERROR_BUCKETS:
+        return None
+    return float(np.quantile(np.asarray(errors, dtype=np.float64), ERROR_QUANTILE))
+
+
+def _capacity_error(
+    times: Callable[[int], float],
+    shape: float,
+    factor: float,
+    rate: float,
+    observed: float,
+    batch: int,
+    delay_ms: float,
+) -> float:
+    """How much slower than ``factor`` the service would have to be for the model to
+    predict ``observed`` at ``rate`` (0 when the model is not optimistic there; at
+    most :data:`MAX_MODEL_ERROR`): bisection on log(factor), p99 increasing in it."""
+
+    def p99(f: float) -> float:
+        return _predicted_p99(times, shape, f, rate, batch, delay_ms)
+
+    if not p99(factor) < observed:
+        return 0.0
+    lo, hi = 0.0, math.log1p(MAX_MODEL_ERROR)
+    if p99(factor * math.exp(hi)) < observed:
+        return MAX_MODEL_ERROR
+    for _ in range(_ERROR_SEARCH_STEPS):
+        mid = 0.5 * (lo + hi)
+        if p99(factor * math.exp(mid)) < observed:
+            lo = mid
+        else:
+            hi = mid
+    return math.expm1(0.5 * (lo + hi))
 
 
 def _evidence(obs: Observation) -> dict[CorrectionKey, list[tuple[float, float, float]]]:

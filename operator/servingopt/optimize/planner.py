@@ -86,14 +86,17 @@ def plan(
     demands = _sizing_demands(spec, policy, obs, demand)
     ranker = Ranker(spec, policy, obs, found.candidates, grid, demands, allowed_capacity)
     rule_margin = autoscaling.target_fraction(
-        policy.aggressiveness, demand.traffic.ramp_per_startup, demand.traffic.burst_factor
+        policy.aggressiveness,
+        demand.traffic.ramp_per_startup,
+        demand.traffic.burst_factor,
+        found.model_error,
     )
     rows = ranker.rows(rule_margin)
     if rows.cand.size == 0:
         why = "no candidate instance type offers an allowed capacity type"
         return _unranked(spec, demand, found, why)
     choice = ranker.choose(rows, demand.rps)
-    hpa = _tune_hpa(spec, policy, obs, demand, choice, evaluator)
+    hpa = _tune_hpa(spec, policy, obs, demand, choice, evaluator, model_error=found.model_error)
     if hpa is not None and abs(hpa.target_fraction - rule_margin) > _SAME_MARGIN:
         rows, choice, hpa = _rank_again_with_replayed_margin(
             ranker, demand, evaluator, hpa.target_fraction
@@ -169,6 +172,7 @@ def _tune_hpa(
     choice: Choice,
     evaluator: autoscaling.Evaluator | None,
     margins: Sequence[float] | None = None,
+    model_error: float | None = None,
 ) -> AutoscalingPlan | None:
     """Target, bounds and behavior of the chosen configuration's HPA, replaying
     ``margins`` (default: the rule's and its neighbours) over the history.  None for
@@ -192,6 +196,7 @@ def _tune_hpa(
         evaluator=evaluator,
         fractions=margins,
         prior_rps=demand.rps * startup_prior(obs) if startup_prior(obs) > 1.01 else 0.0,
+        model_error=model_error,
     )
 
 
@@ -328,6 +333,7 @@ def _decision(
             rows, choice.row, found.candidates, grid, spec, room, found.rejected
         ),
         corrections=dict(found.corrections),
+        model_error=found.model_error,
     )
 
 

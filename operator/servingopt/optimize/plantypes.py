@@ -75,6 +75,7 @@ class CandidateSet:
     rejected: list[Alternative]  # pairs ruled out, each with why
     reasons: list[str]  # policy, accuracy and learning notes, in that order
     corrections: dict[CorrectionKey, ProfileCorrection]  # learned, for the next plan
+    model_error: float | None = None  # how wrong the model has been (learning)
 
 
 @dataclass(frozen=True, eq=False)

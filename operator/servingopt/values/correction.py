@@ -20,11 +20,16 @@ Update rule (all in log space, because the factor is multiplicative)::
 
 i.e. an exponentially weighted moving average of the implied factor.  ``weight`` lets
 callers trust an interval less (few requests, load far from the SLO point, rollout in
-progress).  Intervals without a usable observation call :meth:`relaxed`, which
-decays the correction exponentially toward 1 (``f ** (1 - decay)`` per interval), so
-that a correction that stops being confirmed fades away instead of sticking forever.
-The decay is deliberately *not* applied inside :meth:`update`: under persistent
-evidence the factor must converge to the evidence, not to a value biased toward 1.
+progress).  A correction decays toward 1 as its evidence ages: once a plan finds no
+new evidence for it, :meth:`stamped` records when (``evidence_at``), and
+:meth:`factor_at` is the factor ``f ** (0.5 ** (age / EVIDENCE_HALF_LIFE_S))`` — so
+what a configuration showed hours ago (a spike read as slow service, a noisy
+neighbour since gone) fades with the time that passed, however often the planner ran.
+While evidence keeps arriving ``evidence_at`` stays unset (the evidence is current)
+and the kept state does not change with the clock.  The decay is deliberately *not*
+applied inside :meth:`update`: under persistent evidence the factor must converge to
+the evidence, not to a value biased toward 1.  (:meth:`relaxed` is the older
+per-interval decay, ``f ** (1 - decay)`` per interval.)
 
 Why this converges although p99 is not proportional to service time: near saturation
 queueing amplifies a service-time error (a 10 % slower server may show a 40 % higher
@@ -52,6 +57,14 @@ class Scalable(Protocol):
 
 P = TypeVar("P", bound=Scalable)
 
+#: Half-life of a correction whose evidence stopped: after it, half of ``log(factor)``
+#: is forgotten. Six hours, as the traffic's shape (optimize.traffic): a correction
+#: learned this morning weighs little by tonight, while a configuration left for an
+#: hour or two is not retried as if it had never shown its profile optimistic (an hour
+#: let ServingBench's optimistic-profile cases return to the optimistic configuration
+#: and miss the SLO: support-llm/diurnal-optimistic 98.7 % within SLO, 99.8 % at 6 h).
+EVIDENCE_HALF_LIFE_S = 6 * 3600.0
+
 
 @dataclass(frozen=True)
 class ProfileCorrection:
@@ -65,6 +78,8 @@ class ProfileCorrection:
         smoothing: EWMA weight of one full-weight observation, in (0, 1].
         decay: fraction of ``log(factor)`` forgotten per :meth:`relaxed` interval,
             in [0, 1).
+        evidence_at: when the last evidence was seen (unix seconds), once a plan
+            found none since; None while the evidence is current.
     """
 
     factor: float = 1.0
@@ -73,6 +88,7 @@ class ProfileCorrection:
     max_factor: float = 3.0
     smoothing: float = 0.3
     decay: float = 0.05
+    evidence_at: float | None = None
 
     def __post_init__(self) -> None:
         if not (0.0 < self.min_factor <= 1.0 <= self.max_factor and math.isfinite(self.max_factor)):
@@ -112,7 +128,10 @@ class ProfileCorrection:
         alpha = self.smoothing * min(weight, 1.0)
         log_new = (1.0 - alpha) * math.log(self.factor) + alpha * math.log(target)
         return replace(
-            self, factor=self._clip(math.exp(log_new)), observations=self.observations + 1
+            self,
+            factor=self._clip(math.exp(log_new)),
+            observations=self.observations + 1,
+            evidence_at=None,
         )
 
     def relaxed(self, steps: int = 1) -> ProfileCorrection:
@@ -124,6 +143,28 @@ class ProfileCorrection:
             return self
         log_f = math.log(self.factor) * (1.0 - self.decay) ** steps
         return replace(self, factor=self._clip(math.exp(log_f)))
+
+    def factor_at(self, now: float | None) -> float:
+        """The factor at ``now``: decayed toward 1 with the age of its evidence
+        (half-life :data:`EVIDENCE_HALF_LIFE_S`); as learned while the evidence is
+        current or the time unknown."""
+        if self.evidence_at is None or now is None or not math.isfinite(now):
+            return self.factor
+        age = max(now - self.evidence_at, 0.0)
+        keep = 0.5 ** (age / EVIDENCE_HALF_LIFE_S)
+        return self._clip(math.exp(math.log(self.factor) * keep))
+
+    def aged(self, now: float | None) -> ProfileCorrection:
+        """This correction as it stands at ``now`` (the decayed factor, its evidence
+        current again): where new evidence starts from."""
+        return replace(self, factor=self.factor_at(now), evidence_at=None)
+
+    def stamped(self, now: float | None) -> ProfileCorrection:
+        """This correction with no new evidence at ``now``: its evidence ages from
+        ``now`` unless it already ages from earlier."""
+        if self.evidence_at is not None or now is None or not math.isfinite(now):
+            return self
+        return replace(self, evidence_at=now)
 
     def apply(self, profile: P) -> P:
         """``profile`` with its service times multiplied by ``factor``."""

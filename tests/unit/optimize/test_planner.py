@@ -20,6 +20,8 @@ from servingopt.optimize import (
     RunningConfig,
     plan,
 )
+from servingopt.optimize.candidates import find_candidates
+from servingopt.values.correction import EVIDENCE_HALF_LIFE_S as HALF_LIFE
 
 from .conftest import VISION_PROFILES, catalog, points, vision_spec
 
@@ -247,9 +249,27 @@ def test_learning_slower_reality_raises_replicas() -> None:
 
 
 def test_learned_corrections_carry_over_and_decay_without_evidence() -> None:
-    corr = {("c5.2xlarge", "fp32"): ProfileCorrection(factor=2.0, observations=5)}
+    key = ("c5.2xlarge", "fp32")
+    corr = {key: ProfileCorrection(factor=2.0, observations=5)}
+    # no history, no clock: carried over as learned
     decision = plan(vision_spec(), catalog(), None, Observation.from_rps(10.0, corrections=corr))
-    assert 1.0 < decision.corrections[("c5.2xlarge", "fp32")].factor < 2.0
+    assert decision.corrections[key].factor == 2.0
+    # a history without evidence for it: its evidence ages from the newest interval ...
+    ts = 60.0 * np.arange(30.0)
+    quiet = Observation(timestamps_s=ts, requests_per_second=np.full(30, 10.0), corrections=corr)
+    stamped = plan(vision_spec(), catalog(), None, quiet).corrections[key]
+    assert (stamped.factor, stamped.evidence_at) == (2.0, ts[-1])
+    # ... and an hour later the plan uses half of log(factor)
+    later = Observation(
+        timestamps_s=ts + ts[-1] + HALF_LIFE,
+        requests_per_second=np.full(30, 10.0),
+        corrections={key: stamped},
+    )
+    found = find_candidates(vision_spec(), catalog(), ServingPolicySpec(), later)
+    factors = {(c.itype.name, c.variant): c.factor for c in found.candidates}
+    age = later.timestamps_s[-1] - ts[-1]
+    assert factors[key] == pytest.approx(2.0 ** (0.5 ** (age / HALF_LIFE)))
+    assert 1.0 < factors[key] < 2.0
 
 
 def test_predictive_minimum_rises_before_a_daily_peak() -> None:
