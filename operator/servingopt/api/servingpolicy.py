@@ -85,6 +85,12 @@ class Guardrails(ApiModel):
 
     min_saving_percent: Annotated[int, Field(ge=0, le=100)] = 10
     """Change nothing unless the projected saving is at least this (SLO fixes excepted)."""
+    payback_horizon_seconds: Annotated[int, Field(ge=0, le=604800)] = 3600
+    """A change that rolls the pods must save more over this horizon than its rollout
+    costs: surge pods running beside the old ones for one node provisioning plus
+    start-up, and the chance of a worse configuration times a rollback (SLO fixes
+    excepted). Default one hour, the planner's forecast horizon: a saving predicted for
+    today's demand is not trusted further ahead. 0 turns the check off."""
     min_interval_seconds: Annotated[int, Field(ge=0, le=604800)] = 900
     """Minimum time between two applied changes of one ModelServing."""
     max_replica_step: Annotated[int, Field(ge=1, le=10000)] = 4

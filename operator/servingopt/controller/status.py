@@ -124,7 +124,10 @@ def conditions_for(f: Findings) -> list[dict[str, str]]:
     out = [_condition("Ready", True, "Reconciled", f"mode {f.mode}")]
     if verdict is None:
         out.append(_condition("Optimized", None, "NotEvaluated", ""))
-    elif verdict.outcome in ("Unchanged",) or verdict.reason == "SavingBelowThreshold":
+    elif verdict.outcome in ("Unchanged",) or verdict.reason in (
+        "SavingBelowThreshold",
+        "ChangeDoesNotPay",
+    ):
         out.append(_condition("Optimized", True, verdict.reason, verdict.message))
     elif verdict.outcome == "Applied":
         out.append(_condition("Optimized", True, "Applied", verdict.message))

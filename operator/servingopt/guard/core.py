@@ -14,8 +14,9 @@ the checks (the first that applies wins):
 5. a rollout in flight: hold (at most one per workload).
 6. budgets: refuse proposals above the ModelServing's or the namespace's $/h budget.
 7. mode ``Recommend``: status only.
-8. unless the SLO is at risk: minimum saving, minimum interval between changes,
-   maintenance windows, recently rolled-back configurations.
+8. unless the SLO is at risk: minimum saving, the change paying for its own rollout
+   within the policy's payback horizon (:mod:`~servingopt.guard.payback`), minimum
+   interval between changes, maintenance windows, recently rolled-back configurations.
 9. apply, with minReplicas moved by at most the policy's replica step.
 """
 
@@ -27,6 +28,7 @@ from dataclasses import dataclass, field, replace
 from servingopt.api.servingpolicy import MaintenanceWindow, ServingPolicySpec
 from servingopt.values import Proposal, ServingConfig
 
+from .payback import Payback, payback
 from .types import ApplyConfig, GuardMemory, ReleaseWorkload, RemoveOwnedHpa, Verdict
 
 TARGET_TOLERANCE = 0.05  # HPA targets closer than this to the current one are not a change
@@ -54,6 +56,12 @@ class GuardInput:
     metrics_window_s: float = 0.0  # a p99 judges a configuration once it served this long
     namespace_other_hourly: float = 0.0
     memory: GuardMemory = field(default_factory=GuardMemory)
+    startup_seconds: float = 0.0
+    """How long a new pod takes to serve once placed (spec.autoscaling.startupSeconds)."""
+    provisioning_seconds: float = 0.0
+    """How long a node of the proposed instance type takes to become ready (catalog)."""
+    model_error: float | None = None
+    """How wrong the planner's model has been (relative capacity error; None: unknown)."""
 
 
 def decide(inp: GuardInput) -> Verdict:
@@ -107,6 +115,9 @@ def decide(inp: GuardInput) -> Verdict:
     if held is not None:
         return held
     why = "SLO at risk" if at_risk else _saving_text(inp, proposal)
+    pay = _payback(inp, proposal, target)
+    if pay is not None and not at_risk:
+        why = f"{why}; {pay.text()}"
     return Verdict(
         "Applied",
         "SLOAtRisk" if at_risk else "Saving",
@@ -114,6 +125,7 @@ def decide(inp: GuardInput) -> Verdict:
         (ApplyConfig(target),),
         _changed(memory, inp.now, target, inp.current),
         target,
+        payback=pay.text() if pay is not None else "",
     )
 
 
@@ -274,6 +286,23 @@ def _saving_text(inp: GuardInput, proposal: Proposal) -> str:
     return f"projected saving {saving:.0%} (${before:.2f}/h -> ${after:.2f}/h)"
 
 
+def _payback(inp: GuardInput, proposal: Proposal, target: ServingConfig) -> Payback | None:
+    """The change's saving over the policy's horizon against its rollout's cost (None:
+    the current cost is unknown, or the policy's horizon is 0, which turns it off)."""
+    horizon = inp.policy.guardrails.payback_horizon_seconds
+    if not inp.current_hourly or horizon <= 0:
+        return None
+    return payback(
+        current_hourly=inp.current_hourly,
+        new_hourly=proposal.hourly_cost,
+        rolls_pods=target.rolls_pods_from(inp.current),
+        horizon_s=float(horizon),
+        startup_s=inp.startup_seconds,
+        provisioning_s=inp.provisioning_seconds,
+        model_error=inp.model_error,
+    )
+
+
 def _cost_change_held(
     inp: GuardInput, proposal: Proposal, target: ServingConfig, memory: GuardMemory
 ) -> Verdict | None:
@@ -286,6 +315,16 @@ def _cost_change_held(
             f"projected saving {saving:.1%} is below the policy's {rails.min_saving_percent} %",
             memory=memory,
             target=target,
+        )
+    pay = _payback(inp, proposal, target)
+    if pay is not None and not pay.pays:
+        return Verdict(
+            "Held",
+            "ChangeDoesNotPay",
+            f"{target.summary()} does not pay for its rollout: {pay.text()}",
+            memory=memory,
+            target=target,
+            payback=pay.text(),
         )
     if (
         memory.last_change_at is not None

@@ -106,3 +106,6 @@ class Verdict:
     commands: tuple[Command, ...] = ()
     memory: GuardMemory = field(default_factory=GuardMemory)
     target: ServingConfig | None = None  # the configuration applied or rolled back to
+    payback: str = ""
+    """The change's saving over the payback horizon against its rollout's cost, when
+    the guard weighed them ("" otherwise)."""

@@ -118,7 +118,21 @@ def step(inp: LoopInput, planner: Planner) -> LoopOutput:
     verdict = decide(guard_input(inp, proposed, decision))
     if error is not None:
         verdict = _with_planner_failure(verdict, exception_summary(error))
+    if verdict.payback and decision is not None and proposed is not None:
+        decision = replace(decision, reasons=_with_payback(decision.reasons, verdict.payback))
+        proposed = replace(proposed, reasons=_with_payback(proposed.reasons, verdict.payback))
     return LoopOutput(verdict, proposed, decision, corrections, error)
+
+
+#: The decision's reason giving what a change saves against what its rollout costs.
+ROLLOUT_REASON = "rollout: "
+
+
+def _with_payback(reasons: tuple[str, ...], payback: str) -> tuple[str, ...]:
+    """The plan's reasons with the guard's payback figure last (replacing one a
+    decision taken again already carries)."""
+    kept_reasons = tuple(r for r in reasons if not r.startswith(ROLLOUT_REASON))
+    return (*kept_reasons, ROLLOUT_REASON + payback)
 
 
 def guard_input(
@@ -144,7 +158,21 @@ def guard_input(
         metrics_window_s=inp.spec.metrics.window_seconds,
         namespace_other_hourly=inp.namespace_other_hourly,
         memory=inp.memory,
+        startup_seconds=float(inp.spec.autoscaling.startup_seconds),
+        provisioning_seconds=provisioning_seconds(inp.catalog, proposed),
+        model_error=decision.model_error if decision is not None else None,
     )
+
+
+def provisioning_seconds(catalog: InstanceCatalog, proposed: Proposal | None) -> float:
+    """How long a node of the proposed instance type takes to become ready (0 when
+    the catalog does not list it)."""
+    if proposed is None:
+        return 0.0
+    for itype in catalog.spec.instance_types:
+        if itype.name == proposed.config.instance_type:
+            return float(itype.provisioning_seconds)
+    return 0.0
 
 
 def attribution_start(memory: GuardMemory, now: float) -> float | None:
@@ -251,13 +279,16 @@ def kept(
 
 
 def corrections_to_dict(corrections: Mapping[CorrectionKey, ProfileCorrection]) -> dict[str, Any]:
-    return {
-        f"{itype}|{variant}": {
+    out: dict[str, Any] = {}
+    for (itype, variant), c in sorted(corrections.items()):
+        kept_one: dict[str, Any] = {
             "factor": round(c.factor, KEPT_FACTOR_DIGITS),
             "observations": min(c.observations, KEPT_OBSERVATIONS_CAP),
         }
-        for (itype, variant), c in sorted(corrections.items())
-    }
+        if c.evidence_at is not None:
+            kept_one["evidenceAt"] = round(c.evidence_at, 3)
+        out[f"{itype}|{variant}"] = kept_one
+    return out
 
 
 def corrections_from_dict(data: Mapping[str, Any]) -> dict[CorrectionKey, ProfileCorrection]:
@@ -265,8 +296,11 @@ def corrections_from_dict(data: Mapping[str, Any]) -> dict[CorrectionKey, Profil
     for key, raw in data.items():
         itype, _, variant = key.partition("|")
         try:
+            at = raw.get("evidenceAt")
             out[(itype, variant)] = ProfileCorrection(
-                factor=float(raw["factor"]), observations=int(raw.get("observations", 0))
+                factor=float(raw["factor"]),
+                observations=int(raw.get("observations", 0)),
+                evidence_at=float(at) if isinstance(at, int | float) else None,
             )
         except (KeyError, TypeError, ValueError):
             continue

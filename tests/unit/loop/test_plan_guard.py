@@ -165,3 +165,31 @@ def test_bad_now(
 def test_rolling_must_be_a_flag() -> None:
     with pytest.raises(HistoryError, match="line 2: rolling must be true or false"):
         parse_history("timestamp,requests_per_second,rolling\n1,2,maybe\n")
+
+
+def test_an_applied_rolling_change_says_what_it_saves_against_its_rollout(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    doc = plan(capsys, "--history", str(history(tmp_path, lambda m: V100)))
+    guard = doc["guard"]
+    assert (guard["outcome"], guard["reason"]) == ("Applied", "Saving")
+    rollout = [r for r in doc["reasons"] if r.startswith("rollout: saves $")]
+    assert len(rollout) == 1 and "over 1 h against a rollout costing $" in rollout[0]
+    assert rollout[0].removeprefix("rollout: ") in guard["message"]
+
+
+def test_a_change_that_does_not_pay_within_a_short_horizon_is_held(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    policy = tmp_path / "policy.yaml"
+    policy.write_text(
+        "apiVersion: servingopt.io/v1alpha1\nkind: ServingPolicy\nmetadata: {name: p}\n"
+        "spec: {defaultMode: Auto, guardrails: {paybackHorizonSeconds: 1}}\n"
+    )
+    csv = history(tmp_path, lambda m: V100)
+    doc = plan(capsys, "--history", str(csv), "--policy", str(policy))
+    guard = doc["guard"]
+    assert (guard["outcome"], guard["reason"]) == ("Held", "ChangeDoesNotPay")
+    assert "does not pay for its rollout: saves $" in guard["message"]
+    assert any(r.startswith("rollout: saves $") for r in doc["reasons"])
+    assert guard["target"] is not None
