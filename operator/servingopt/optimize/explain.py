@@ -143,10 +143,16 @@ def _latency_reason(
     fraction = target / capacity
     policy_margin = 1 - autoscaling.POLICY_HEADROOM.get(policy.aggressiveness, 0.2)
     ramp_margin = autoscaling.target_fraction("Aggressive", traffic.ramp_per_startup)
+    burst_margin = 1.0 / max(traffic.burst_factor, 1.0)
     if abs(fraction - policy_margin) < 1e-9:
         binding = f"policy headroom ({policy.aggressiveness})"
     elif abs(fraction - ramp_margin) < 1e-9:
-        binding = f"demand growth during a {spec.autoscaling.startup_seconds} s pod start-up"
+        binding = (
+            f"demand growth ({100 * traffic.ramp_per_startup:.0f}%) while a new replica "
+            f"starts: node provisioning + {spec.autoscaling.startup_seconds} s pod start-up"
+        )
+    elif abs(fraction - burst_margin) < 1e-9:
+        binding = f"bursts within the minute (x{traffic.burst_factor:.2f})"
     else:
         binding = "a replay of the history"
     return (

@@ -171,7 +171,7 @@ def build(
     tab = table or packaged_table()
     bs = np.asarray(batches, dtype=np.int64)
     ds = np.asarray(delays_ms, dtype=np.float64)
-    n, nb = one_ms.size, bs.size
+    nb = bs.size
     ib, wb = _bracket(tab.log_batches, np.log2(bs.astype(np.float64)))
     is_, ws = _bracket(tab.shapes, np.clip(shapes, 0.0, float(tab.shapes[-1])))
     ratio = np.where(bs[None, :, None] > 1, ds[None, None, :], 0.0) / full_ms[:, :, None]

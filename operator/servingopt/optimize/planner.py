@@ -42,10 +42,18 @@ from servingopt.optimize.candidates import (
     performance_grid,
 )
 from servingopt.optimize.decision import CacheDecision, Decision
-from servingopt.optimize.forecast import constant, forecast
-from servingopt.optimize.plantypes import INF_REPLICAS, CandidateSet, Choice, Demand, Rows, Sizing
+from servingopt.optimize.forecast import constant, forecast, sampling_step
+from servingopt.optimize.plantypes import (
+    INF_REPLICAS,
+    Candidate,
+    CandidateSet,
+    Choice,
+    Demand,
+    Rows,
+    Sizing,
+)
 from servingopt.optimize.ranking import Ranker, budget_room, cost_of
-from servingopt.optimize.traffic import UNKNOWN, classify
+from servingopt.optimize.traffic import UNKNOWN, classify, ramp_growth
 from servingopt.values import FloatArray, Observation
 
 # batch_candidates and delay_candidates stay importable from here (bench/bench_plan.py).
@@ -85,23 +93,57 @@ def plan(
     grid = performance_grid(spec, found.candidates)
     demands = _sizing_demands(spec, policy, obs, demand)
     ranker = Ranker(spec, policy, obs, found.candidates, grid, demands, allowed_capacity)
-    rule_margin = autoscaling.target_fraction(
-        policy.aggressiveness,
-        demand.traffic.ramp_per_startup,
-        demand.traffic.burst_factor,
-        found.model_error,
-    )
-    rows = ranker.rows(rule_margin)
+    ramps = start_ramps(spec, obs, demand, found.candidates)
+    distinct, which = np.unique(ramps, return_inverse=True)  # a few start times
+    rule_margins = np.array(
+        [
+            autoscaling.target_fraction(
+                policy.aggressiveness, float(g), demand.traffic.burst_factor, found.model_error
+            )
+            for g in distinct
+        ]
+    )[which]
+    rows = ranker.rows(rule_margins)
     if rows.cand.size == 0:
         why = "no candidate instance type offers an allowed capacity type"
         return _unranked(spec, demand, found, why)
     choice = ranker.choose(rows, demand.rps)
+    demand = _with_ramp(demand, float(ramps[choice.index[0]]))
     hpa = _tune_hpa(spec, policy, obs, demand, choice, evaluator, model_error=found.model_error)
+    rule_margin = float(rule_margins[choice.index[0]])
     if hpa is not None and abs(hpa.target_fraction - rule_margin) > _SAME_MARGIN:
         rows, choice, hpa = _rank_again_with_replayed_margin(
-            ranker, demand, evaluator, hpa.target_fraction
+            ranker, demand, evaluator, rule_margins * (hpa.target_fraction / rule_margin), ramps
         )
     return _decision(spec, policy, obs, demand, found, grid, rows, choice, hpa)
+
+
+def start_ramps(
+    spec: ModelServingSpec, obs: Observation, demand: Demand, candidates: Sequence[Candidate]
+) -> FloatArray:
+    """Each candidate's ramp: the 99th-percentile growth of demand over the time a new
+    replica takes to serve there (its node's provisioning plus the pod's start-up), so
+    a pool that is slow to start keeps more standing headroom for a rising load."""
+    startup = spec.autoscaling.startup_seconds
+    if not obs.has_history:
+        return np.full(len(candidates), demand.traffic.ramp_per_startup)
+    step = sampling_step(obs.timestamps_s)
+    y = np.nan_to_num(obs.requests_per_second, nan=0.0).clip(min=0.0)
+    by_start: dict[int, float] = {}
+    out = np.empty(len(candidates))
+    for i, cand in enumerate(candidates):
+        start = startup + cand.itype.provisioning_seconds
+        if start not in by_start:
+            by_start[start] = ramp_growth(y, step, float(start))
+        out[i] = by_start[start]
+    return out
+
+
+def _with_ramp(demand: Demand, ramp: float) -> Demand:
+    """The demand with the chosen candidate's ramp (its start time, not the pod's alone)."""
+    if not math.isfinite(ramp) or demand.traffic.samples == 0:
+        return demand
+    return replace(demand, traffic=replace(demand.traffic, ramp_per_startup=ramp))
 
 
 def forecast_demand(spec: ModelServingSpec, obs: Observation, horizon_s: float) -> Demand | None:
@@ -204,7 +246,8 @@ def _rank_again_with_replayed_margin(
     ranker: Ranker,
     demand: Demand,
     evaluator: autoscaling.Evaluator | None,
-    margin: float,
+    margins: FloatArray,
+    ramps: FloatArray,
 ) -> tuple[Rows, Choice, AutoscalingPlan | None]:
     """Rank, choose and tune again with the HPA target margin the replay picked.
 
@@ -213,12 +256,21 @@ def _rank_again_with_replayed_margin(
     SLO better, or as well for less, with another margin, the HPA gets that margin,
     and the replicas and $/h of every row change with it, possibly which row is
     cheapest.  Ranking again makes the instance choice, the replicas and the $/h all
-    use the margin the HPA will get.  The new winner is tuned with that margin only.
+    use the margin the HPA will get.  Every candidate's margin is scaled alike (each
+    keeps its own start time's ramp); the new winner is tuned with its margin only.
     """
-    rows = ranker.rows(margin)
+    rows = ranker.rows(margins)
     choice = ranker.choose(rows, demand.rps)
+    c = choice.index[0]
+    demand = _with_ramp(demand, float(ramps[c]))
     hpa = _tune_hpa(
-        ranker.spec, ranker.policy, ranker.obs, demand, choice, evaluator, margins=[margin]
+        ranker.spec,
+        ranker.policy,
+        ranker.obs,
+        demand,
+        choice,
+        evaluator,
+        margins=[float(margins[c])],
     )
     return rows, choice, hpa
 

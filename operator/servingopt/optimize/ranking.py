@@ -150,8 +150,9 @@ class Ranker:
         startup = self.spec.autoscaling.startup_seconds
         return {cached: pricing(self.candidates, cached, startup) for cached in (False, True)}
 
-    def rows(self, target_fraction: float) -> Rows:
-        """Every row at the demand, with the moves that pay only below it ruled out."""
+    def rows(self, target_fraction: FloatArray) -> Rows:
+        """Every row at the demand, with the moves that pay only below it ruled out
+        (``target_fraction``: each candidate's HPA target margin)."""
         size_for, upper = self.demands
         if upper <= size_for:
             return self._rows_at([size_for], target_fraction)[0]
@@ -188,7 +189,7 @@ class Ranker:
             budget_replicas=budget_replicas(self.spec, self.policy, self.obs, cand, cached, spot),
         )
 
-    def _rows_at(self, demands: Sequence[float], target_fraction: float) -> list[Rows]:
+    def _rows_at(self, demands: Sequence[float], target_fraction: FloatArray) -> list[Rows]:
         """The rows at each of ``demands`` (computed together: one pass per column)."""
         hit = cache.hit_rate(self.spec, self.obs)
         wanted = np.asarray(demands, dtype=np.float64)
@@ -220,7 +221,7 @@ class Ranker:
         return cache.memory_cost_hourly(size, prices.memory_mib, prices.on_demand_hourly)
 
     def _setting_columns(
-        self, best: _Best, cached: bool, target_fraction: float, cache_cost: FloatArray
+        self, best: _Best, cached: bool, target_fraction: FloatArray, cache_cost: FloatArray
     ) -> Columns:
         """Each candidate's best (B, D) at each demand, shapes ``(demands, candidates)``."""
         m, n = best.replicas.shape
@@ -286,13 +287,13 @@ class _Best(NamedTuple):
 
 
 def _best_setting(
-    grid: perfgrid.PerfGrid, demands: FloatArray, fraction: float, floor: int
+    grid: perfgrid.PerfGrid, demands: FloatArray, fraction: FloatArray, floor: int
 ) -> _Best:
     """Each candidate's best (B, D) at each demand.  Several demands share one pass
     over the grid."""
     n, nb, nd = grid.capacity_rps.shape
     m = demands.size
-    target = grid.capacity_rps * fraction
+    target = grid.capacity_rps * np.asarray(fraction, dtype=np.float64).reshape(-1, 1, 1)
     wanted = demands[:, None, None, None]
     with np.errstate(divide="ignore", invalid="ignore"):
         needed_f = np.where(target > 0, np.ceil(wanted / target - 1e-9), INF_REPLICAS)
