@@ -95,7 +95,7 @@ def recency_weights(size: int, step_s: float, half_life_s: float | None) -> Floa
 
 def weighted_quantile(x: FloatArray, w: FloatArray, q: float) -> float:
     """The smallest ``x`` whose share of the total weight at or below it reaches ``q``."""
-    order = np.argsort(x, kind="stable")
+    order = np.argsort(x)  # ties hold equal values: any order gives the same result
     cum = np.cumsum(w[order])
     total = float(cum[-1]) if cum.size else 0.0
     if total <= 0.0:
