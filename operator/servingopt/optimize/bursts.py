@@ -119,3 +119,11 @@ def sizing_factor(times_s: FloatArray, factors: FloatArray) -> float:
     cum = np.cumsum(weights[order])
     at = int(np.searchsorted(cum, SIZING_QUANTILE * cum[-1]))
     return min(MAX_SIZED_FACTOR, max(1.0, float(f[order][min(at, f.size - 1)])))
+
+
+def observed_factors(mean_rps: FloatArray, peak_rps: FloatArray, window_s: float) -> FloatArray:
+    """:func:`burst_factors` of a history whose peak rates may be missing altogether
+    (an empty ``peak_rps``: all NaN)."""
+    if peak_rps.size != mean_rps.size:
+        return np.full(mean_rps.size, np.nan)
+    return burst_factors(mean_rps, peak_rps, window_s)

@@ -21,7 +21,7 @@ from servingopt.api import InstanceCatalog, InstanceType, ModelServingSpec, Serv
 from servingopt.api import Variant as VariantSpec
 from servingopt.api.modelserving import Resources
 from servingopt.model import LatencyProfile, ProfileCorrection
-from servingopt.optimize import cache, perfgrid
+from servingopt.optimize import bursts, cache, perfgrid
 from servingopt.optimize.decision import Alternative
 from servingopt.optimize.instances import fit_problem, model_fits, pods_per_node
 from servingopt.optimize.learning import Learned, learn_all
@@ -221,11 +221,13 @@ def _learn(
     """
     batches, delays = batch_candidates(spec), delay_candidates(spec)
     current_delay = obs.current.max_queue_delay_ms
+    window = float(spec.metrics.burst_window_seconds)
     return learn_all(
         obs,
         lambda key: _latency_profile(points[key], key) if key in points else None,
         batches[-1],
         current_delay if current_delay is not None else delays[0],
+        bursts.observed_factors(obs.requests_per_second, obs.peak_requests_per_second, window),
     )
 
 

@@ -97,14 +97,20 @@ def learn_all(
     profile_for: Callable[[CorrectionKey], LatencyProfile | None],
     default_batch: int,
     delay_ms: float,
+    burst_factors: FloatArray | None = None,
 ) -> Learned:
-    """:func:`learn`, and how wrong the model has been on the evidence."""
+    """:func:`learn`, and how wrong the model has been on the evidence.
+
+    ``burst_factors`` (per interval, NaN where unknown): an interval's p99 is that of
+    its busiest seconds, so its load is taken as the mean times the burst factor; a
+    burst is then not read as slower service (and an interval whose bursts exceed
+    what a replica can serve at all teaches nothing)."""
     out = dict(observation.corrections)
     reasons: list[str] = []
     errors: list[float] = []
     times_s = observation.timestamps_s
     now = float(times_s[-1]) if times_s.size else None
-    evidence = _evidence(observation)
+    evidence = _evidence(observation, burst_factors)
     for key, rows in evidence.items():
         profile = profile_for(key)
         if profile is None:
@@ -188,8 +194,11 @@ def _capacity_error(
     return math.expm1(0.5 * (lo + hi))
 
 
-def _evidence(obs: Observation) -> dict[CorrectionKey, list[tuple[float, float, float]]]:
-    """(load per replica, observed p99, max batch) buckets per (type, variant)."""
+def _evidence(
+    obs: Observation, burst_factors: FloatArray | None = None
+) -> dict[CorrectionKey, list[tuple[float, float, float]]]:
+    """(load per replica, observed p99, max batch) buckets per (type, variant); the
+    load in the interval's bursts where ``burst_factors`` says so."""
     n = obs.requests_per_second.size
     if n == 0 or obs.p99_latency_ms.size != n or obs.replicas.size != n:
         return {}
@@ -206,6 +215,8 @@ def _evidence(obs: Observation) -> dict[CorrectionKey, list[tuple[float, float, 
         & (obs.requests_per_second > 0)
     )
     rate = np.where(ok, obs.requests_per_second / np.where(ok, obs.replicas, 1.0), 0.0)
+    if burst_factors is not None and burst_factors.size == n:
+        rate = rate * np.where(np.isfinite(burst_factors), burst_factors, 1.0)
     out: dict[CorrectionKey, list[tuple[float, float, float]]] = {}
     for key, idx in _rows_by_config(obs, ok).items():
         rows = idx[-MAX_ROWS:]

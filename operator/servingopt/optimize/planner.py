@@ -164,11 +164,8 @@ def forecast_demand(spec: ModelServingSpec, obs: Observation, horizon_s: float) 
 
 def minute_bursts(spec: ModelServingSpec, obs: Observation) -> FloatArray:
     """Each interval's burst factor (NaN where the peak short-window rate is unknown)."""
-    n = obs.requests_per_second.size
-    if obs.peak_requests_per_second.size != n:
-        return np.full(n, np.nan)
     window = float(spec.metrics.burst_window_seconds)
-    return bursts.burst_factors(obs.requests_per_second, obs.peak_requests_per_second, window)
+    return bursts.observed_factors(obs.requests_per_second, obs.peak_requests_per_second, window)
 
 
 def _sizing_demands(

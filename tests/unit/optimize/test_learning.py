@@ -3,10 +3,19 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from servingopt.optimize.learning import BUCKETS, MAX_ROWS, _evidence
+from servingopt.model import LatencyProfile
+from servingopt.optimize.learning import (
+    BUCKETS,
+    MAX_ROWS,
+    _evidence,
+    _predicted_p99,
+    _service_times,
+    learn_all,
+)
 from servingopt.values import Observation, RunningConfig
 
 CONFIGS = [("g5.xlarge", "fp16"), ("g5.xlarge", "int8"), ("c7i.xlarge", "fp32"), ("", "fp16")]
@@ -85,3 +94,32 @@ def test_rows_without_a_configuration_name_count_for_the_running_one() -> None:
     assert _evidence(obs) == {
         ("g5.xlarge", "fp16"): [(10.0, 30.0, 8.0), (10.0, 40.0, 8.0)],
     }
+
+
+def test_bursts_are_not_learned_as_slower_service() -> None:
+    """p99s exactly as the model predicts at the load in each interval's bursts: with
+    the burst factors nothing is learned; read at the mean, they look like slowness."""
+    profile = LatencyProfile.from_points((1.0, 8.0, 32.0), (4.0, 11.0, 35.0), label="t4")
+    times = _service_times(profile)
+    shape = profile.a_ms / (profile.a_ms + profile.c_ms)
+    n = 120
+    rng = np.random.default_rng(3)
+    mean = rng.uniform(200.0, 900.0, n)
+    burst = rng.uniform(1.3, 2.0, n)
+    loads = (mean * burst).tolist()
+    p99 = np.array([_predicted_p99(times, shape, 1.0, load, 32, 2.0) for load in loads])
+    obs = Observation(
+        timestamps_s=60.0 * np.arange(n),
+        requests_per_second=mean,
+        p99_latency_ms=p99,
+        replicas=np.ones(n),
+        instance_types=("g4dn.xlarge",) * n,
+        variants=("int8",) * n,
+        max_batch_sizes=np.full(n, 32.0),
+        current=RunningConfig(instance_type="g4dn.xlarge", variant="int8"),
+    )
+    key = ("g4dn.xlarge", "int8")
+    aware = learn_all(obs, lambda _: profile, 32, 2.0, burst)
+    blind = learn_all(obs, lambda _: profile, 32, 2.0)
+    assert aware.corrections[key].factor == pytest.approx(1.0, abs=0.02)
+    assert blind.corrections[key].factor > 1.1
