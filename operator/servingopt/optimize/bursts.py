@@ -29,6 +29,7 @@ from __future__ import annotations
 import math
 from functools import cache
 from statistics import NormalDist
+from typing import Any
 
 import numpy as np
 
@@ -123,7 +124,21 @@ def sizing_factor(times_s: FloatArray, factors: FloatArray) -> float:
 
 def observed_factors(mean_rps: FloatArray, peak_rps: FloatArray, window_s: float) -> FloatArray:
     """:func:`burst_factors` of a history whose peak rates may be missing altogether
-    (an empty ``peak_rps``: all NaN)."""
+    (an empty ``peak_rps``: all NaN). Read-only; the planner and learning ask for the
+    same history's factors within one plan, so the last answer is kept (the arrays of
+    an :class:`~servingopt.values.Observation` are not changed in place)."""
+    global _last_factors
+    last = _last_factors  # one read: another thread may rebind it, never change it
+    if last is not None and last[0] is mean_rps and last[1] is peak_rps and last[2] == window_s:
+        kept: FloatArray = last[3]
+        return kept
     if peak_rps.size != mean_rps.size:
-        return np.full(mean_rps.size, np.nan)
-    return burst_factors(mean_rps, peak_rps, window_s)
+        out = np.full(mean_rps.size, np.nan)
+    else:
+        out = burst_factors(mean_rps, peak_rps, window_s)
+    out.flags.writeable = False
+    _last_factors = (mean_rps, peak_rps, window_s, out)
+    return out
+
+
+_last_factors: tuple[Any, ...] | None = None

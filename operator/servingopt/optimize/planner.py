@@ -113,7 +113,12 @@ def plan(
     rule_margin = float(rule_margins[choice.index[0]])
     if hpa is not None and abs(hpa.target_fraction - rule_margin) > _SAME_MARGIN:
         rows, choice, hpa = _rank_again_with_replayed_margin(
-            ranker, demand, evaluator, rule_margins * (hpa.target_fraction / rule_margin), ramps
+            ranker,
+            demand,
+            evaluator,
+            rule_margins * (hpa.target_fraction / rule_margin),
+            ramps,
+            (choice, hpa),
         )
     return _decision(spec, policy, obs, demand, found, grid, rows, choice, hpa)
 
@@ -245,6 +250,7 @@ def _rank_again_with_replayed_margin(
     evaluator: autoscaling.Evaluator | None,
     margins: FloatArray,
     ramps: FloatArray,
+    tuned: tuple[Choice, AutoscalingPlan],
 ) -> tuple[Rows, Choice, AutoscalingPlan | None]:
     """Rank, choose and tune again with the HPA target margin the replay picked.
 
@@ -254,11 +260,15 @@ def _rank_again_with_replayed_margin(
     and the replicas and $/h of every row change with it, possibly which row is
     cheapest.  Ranking again makes the instance choice, the replicas and the $/h all
     use the margin the HPA will get.  Every candidate's margin is scaled alike (each
-    keeps its own start time's ramp); the new winner is tuned with its margin only.
+    keeps its own start time's ramp); the new winner is tuned with its margin only,
+    unless it is the row already ``tuned`` at that margin (the same HPA again).
     """
     rows = ranker.rows(margins)
     choice = ranker.choose(rows, demand.rps)
     c = choice.index[0]
+    before, before_hpa = tuned
+    if _same_row(choice, before) and abs(margins[c] - before_hpa.target_fraction) < 1e-12:
+        return rows, choice, before_hpa
     demand = _with_ramp(demand, float(ramps[c]))
     hpa = _tune_hpa(
         ranker.spec,
@@ -270,6 +280,18 @@ def _rank_again_with_replayed_margin(
         margins=[float(margins[c])],
     )
     return rows, choice, hpa
+
+
+def _same_row(a: Choice, b: Choice) -> bool:
+    """Whether two choices are one configuration with the same inputs to tuning."""
+    return (
+        a.index == b.index
+        and a.cached == b.cached
+        and a.spot == b.spot
+        and a.capacity == b.capacity
+        and a.hourly_cost_per_replica == b.hourly_cost_per_replica
+        and a.budget_replicas == b.budget_replicas
+    )
 
 
 def _size(

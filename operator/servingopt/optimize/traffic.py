@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Literal
 
 import numpy as np
@@ -85,11 +86,25 @@ def autocorrelation(y: FloatArray, lag: int) -> float | None:
 
 def recency_weights(size: int, step_s: float, half_life_s: float | None) -> FloatArray:
     """Weight of each of ``size`` intervals ``step_s`` apart, the newest 1, halving every
-    ``half_life_s`` back (all 1 when ``half_life_s`` is None or not positive)."""
+    ``half_life_s`` back (all 1 when ``half_life_s`` is None or not positive).
+    Read-only: the same few shapes recur at every re-plan, so they are kept."""
     if half_life_s is None or half_life_s <= 0 or not math.isfinite(step_s):
-        return np.ones(size)
-    age = (size - 1 - np.arange(size, dtype=np.float64)) * max(step_s, 0.0)
+        return _ones(size)
+    return _halving(size, max(step_s, 0.0), half_life_s)
+
+
+@lru_cache(maxsize=16)
+def _ones(size: int) -> FloatArray:
+    out = np.ones(size)
+    out.flags.writeable = False
+    return out
+
+
+@lru_cache(maxsize=16)
+def _halving(size: int, step_s: float, half_life_s: float) -> FloatArray:
+    age = (size - 1 - np.arange(size, dtype=np.float64)) * step_s
     out: FloatArray = 0.5 ** (age / half_life_s)
+    out.flags.writeable = False
     return out
 
 
