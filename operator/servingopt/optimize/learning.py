@@ -42,7 +42,7 @@ ERROR_QUANTILE = 0.9
 MIN_ERROR_BUCKETS = 3
 #: Relative errors are measured up to this (the factor search's range).
 MAX_MODEL_ERROR = 1.0
-_ERROR_SEARCH_STEPS = 3  # within a bracket of log(observed / predicted): 1/16 of it
+_ERROR_SEARCH_STEPS = 5  # within a bracket of log(observed / predicted)
 
 
 class Learned(NamedTuple):
