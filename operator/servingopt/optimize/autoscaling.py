@@ -240,6 +240,10 @@ def tune(
         level, floor_why = prior_rps, "little history yet: sized for the start-up prior"
     step = sampling_step(timestamps_s)
     best: tuple[tuple[float, float], AutoscalingPlan] | None = None
+    # a lower target keeps at least as many replicas at every step (hence costs at
+    # least as much): once a target meets MAX_VIOLATION with a window, no lower one
+    # can win with that window, and its replay is skipped
+    clean: dict[int, float] = {}
     for fraction in fractions:
         target = capacity_rps * fraction
         low = max(spec_min, math.ceil(level / target - 1e-9))
@@ -254,6 +258,8 @@ def tune(
             why.append(f"minReplicas {low}{capped}: {floor_why}")
         low = min(low, high)
         for window in windows:
+            if clean.get(window, 0.0) > fraction:
+                continue
             behavior = behavior_for(traffic.kind, startup_s, window)
             evaluation = None
             if evaluator is not None and history_rps.size:
@@ -276,6 +282,8 @@ def tune(
             if evaluation is not None:
                 miss = max(evaluation.slo_violation_fraction - MAX_VIOLATION, 0.0)
                 key = (miss, evaluation.hourly_cost)
+                if miss == 0.0:
+                    clean[window] = max(clean.get(window, 0.0), fraction)
             if best is None or key < best[0]:
                 best = (key, plan)
     assert best is not None
