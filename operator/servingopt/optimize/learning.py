@@ -225,7 +225,7 @@ def _evidence(
         bounds = np.array([p[0] for p in parts] + [order.size])
         out[key] = list(
             zip(
-                _medians(rate[order], bounds).tolist(),
+                _sorted_medians(rate[order], bounds).tolist(),
                 _medians(obs.p99_latency_ms[order], bounds).tolist(),
                 np.nan_to_num(_medians(batches[order], bounds), nan=0.0).tolist(),
                 strict=True,
@@ -255,6 +255,13 @@ def _rows_by_config(obs: Observation, ok: npt.NDArray[np.bool_]) -> dict[Correct
     grouped = {key: np.concatenate(parts) for key, parts in runs.items()}
     used = {key: idx for key, idx in grouped.items() if idx.size}
     return dict(sorted(used.items(), key=lambda item: int(item[1][0])))
+
+
+def _sorted_medians(values: FloatArray, bounds: IntArray) -> FloatArray:
+    """:func:`_medians` of values already sorted within each slice (no NaN)."""
+    lo, hi = bounds[:-1], bounds[1:]
+    mid: FloatArray = (values[lo + (hi - lo - 1) // 2] + values[lo + (hi - lo) // 2]) / 2.0
+    return mid
 
 
 def _medians(values: FloatArray, bounds: IntArray) -> FloatArray:
