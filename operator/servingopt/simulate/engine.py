@@ -762,17 +762,21 @@ def _data_plane(
     return backlog
 
 
-def _peak_rates(a: FloatArray, minute_edges: IntArray, window_s: int) -> list[float]:
+def _peak_rates(a: FloatArray, minute_edges: IntArray, window_s: int) -> FloatArray:
     """Each minute's highest request rate over ``window_s``-second windows (what a
     ``max_over_time`` of a short ``rate()`` reads), NaN for a minute shorter than one."""
-    out = []
-    for start in minute_edges.tolist():
-        minute = a[start : start + 60]
+    out = np.full(minute_edges.size, np.nan)
+    per_minute = 60 // window_s * window_s  # whole windows of a full minute
+    lengths = np.diff(np.append(minute_edges, a.size))
+    full = np.flatnonzero(lengths >= per_minute)
+    if full.size:
+        at = minute_edges[full][:, None] + np.arange(per_minute)[None, :]
+        windows = a[at].reshape(full.size, -1, window_s)
+        out[full] = windows.mean(axis=2).max(axis=1)
+    for i in np.flatnonzero((lengths < per_minute) & (lengths >= window_s)).tolist():
+        minute = a[minute_edges[i] : minute_edges[i] + lengths[i]]
         whole = minute.size // window_s * window_s
-        if whole == 0:
-            out.append(math.nan)
-            continue
-        out.append(float(minute[:whole].reshape(-1, window_s).mean(axis=1).max()))
+        out[i] = float(minute[:whole].reshape(-1, window_s).mean(axis=1).max())
     return out
 
 
