@@ -241,8 +241,14 @@ def _rows_by_config(obs: Observation, ok: npt.NDArray[np.bool_]) -> dict[Correct
     with one vectorised comparison and group them, instead of visiting every row.
     """
     n = ok.size
-    types = np.array(obs.instance_types or (obs.current.instance_type or "",) * n, dtype=object)
-    variants = np.array(obs.variants or (obs.current.variant or "",) * n, dtype=object)
+    type_labels = obs.instance_types or (obs.current.instance_type or "",) * n
+    variant_labels = obs.variants or (obs.current.variant or "",) * n
+    if _one_value(type_labels) and _one_value(variant_labels):  # the usual: one run
+        key = (type_labels[0], variant_labels[0]) if n else ("", "")
+        rows = np.flatnonzero(ok)
+        return {key: rows} if key[0] and key[1] and rows.size else {}
+    types = np.array(type_labels, dtype=object)
+    variants = np.array(variant_labels, dtype=object)
     starts = np.concatenate(
         [[0], np.flatnonzero((types[1:] != types[:-1]) | (variants[1:] != variants[:-1])) + 1]
     )
@@ -255,6 +261,11 @@ def _rows_by_config(obs: Observation, ok: npt.NDArray[np.bool_]) -> dict[Correct
     grouped = {key: np.concatenate(parts) for key, parts in runs.items()}
     used = {key: idx for key, idx in grouped.items() if idx.size}
     return dict(sorted(used.items(), key=lambda item: int(item[1][0])))
+
+
+def _one_value(labels: tuple[str, ...]) -> bool:
+    """Whether every label is the first (a C-level count, no array built)."""
+    return not labels or labels.count(labels[0]) == len(labels)
 
 
 def _sorted_medians(values: FloatArray, bounds: IntArray) -> FloatArray:
