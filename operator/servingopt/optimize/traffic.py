@@ -109,7 +109,22 @@ def _halving(size: int, step_s: float, half_life_s: float) -> FloatArray:
 
 
 def weighted_quantile(x: FloatArray, w: FloatArray, q: float) -> float:
-    """The smallest ``x`` whose share of the total weight at or below it reaches ``q``."""
+    """The smallest ``x`` whose share of the total weight at or below it reaches ``q``.
+
+    A high quantile lies among the largest values: those are found by a partition and
+    only they are sorted (the whole array when the weight below them is too much)."""
+    n = x.size
+    k = min(n, 16 + int(4 * (1.0 - q) * n))
+    if k < n:
+        part = np.argpartition(x, n - k)
+        top = part[n - k :]
+        top = top[np.argsort(x[top])]
+        below = float(w[part[: n - k]].sum())
+        cum_top = below + np.cumsum(w[top])
+        total = float(cum_top[-1])
+        if total > 0.0 and below < q * total:
+            i = int(np.searchsorted(cum_top, q * total, side="left"))
+            return float(x[top[min(i, k - 1)]])
     order = np.argsort(x)  # ties hold equal values: any order gives the same result
     cum = np.cumsum(w[order])
     total = float(cum[-1]) if cum.size else 0.0

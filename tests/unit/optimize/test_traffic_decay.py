@@ -84,3 +84,19 @@ def test_decayed_traffic_is_never_more_spiky_than_the_whole_history(after: int) 
     decayed, whole = classify(ts, rps, 60), classify(ts, rps, 60, half_life_s=None)
     # the spike's excess counts at most fully
     assert decayed.peak_to_mean <= max(whole.peak_to_mean, 300.0 / decayed.mean_rps) + 1e-9
+
+
+@given(
+    st.lists(st.floats(-1e3, 1e3), min_size=1, max_size=400),
+    st.sampled_from([0.5, 0.9, 0.99, 0.999]),
+    st.integers(0, 2**16),
+)
+def test_the_partitioned_weighted_quantile_is_the_sorted_one(
+    values: list[float], q: float, seed: int
+) -> None:
+    x = np.round(np.asarray(values), 1)  # ties too
+    w = 0.5 ** np.random.default_rng(seed).uniform(0.0, 8.0, x.size)
+    order = np.argsort(x)
+    cum = np.cumsum(w[order])
+    at = int(np.searchsorted(cum, q * float(cum[-1]), side="left"))
+    assert weighted_quantile(x, w, q) == float(x[order[min(at, x.size - 1)]])
