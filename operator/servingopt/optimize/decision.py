@@ -139,6 +139,7 @@ class Decision:
                 "demandRps": _num(self.demand_rps, 2),
                 "utilization": _num(self.utilisation, 3),
                 "forecast": self.forecast_method,
+                "modelError": None if self.model_error is None else _num(self.model_error, 3),
             },
             "spot": {
                 "onDemandReplicas": self.on_demand_replicas,
