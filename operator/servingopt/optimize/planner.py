@@ -4,15 +4,17 @@ A pure function of the ModelServing spec, the instance catalog, the serving poli
 and an :class:`Observation`.  :func:`plan` reads as its steps (see
 ``docs/decision-engine.md``):
 
-1. demand: forecast from the history (or the given rate), traffic class
-   (:func:`forecast_demand`);
+1. demand: forecast from the history (or the given rate), traffic class and bursts
+   within the interval (:func:`forecast_demand`, :mod:`~servingopt.optimize.bursts`);
 2. candidates: allowed (pool, instance type) x variants meeting the accuracy floor,
    with a latency profile, whose model fits the GPU (or pod) memory and whose pod
    fits the node; profiles corrected by what was learned from live metrics
    (:mod:`~servingopt.optimize.candidates`);
 3. performance: capacity at the SLO of every (candidate, B, D) at once
    (:func:`~servingopt.optimize.candidates.performance_grid`);
-4. ranking: per candidate its best (B, D), replicas at the HPA target, nodes and
+4. ranking: per candidate its HPA target margin (the policy's headroom, the model's
+   error, bursts, and the demand's growth while a replica starts on that pool:
+   :func:`start_ramps`), its best (B, D), replicas at the HPA target, nodes and
    price per capacity type (on-demand, or the policy's spot mix), with and without
    the response cache; the cheapest row meeting latency, replica bounds and budgets
    wins, else the least bad one, flagged infeasible
