@@ -194,9 +194,11 @@ def _sizing_demands(
 
 
 #: A workload just observed may burst as much as the planner ever sizes for; the prior
-#: fades as intervals of history (each with its own peak rate) arrive.
+#: holds until the history has this many intervals (each with its own peak rate and
+#: growth to judge by), then gives way at once: a prior that faded interval by
+#: interval would move the recommendation, and the status, at every re-plan.
 PRIOR_FACTOR = bursts.MAX_SIZED_FACTOR
-PRIOR_FADE_INTERVALS = 20.0
+PRIOR_INTERVALS = 20
 
 
 def startup_prior(obs: Observation) -> float:
@@ -204,10 +206,8 @@ def startup_prior(obs: Observation) -> float:
 
     1 without any history: a plan for a declared demand (``servingopt plan --rps``)
     takes the figure as stated."""
-    intervals = float(obs.requests_per_second.size)
-    if intervals == 0:
-        return 1.0
-    return 1.0 + (PRIOR_FACTOR - 1.0) * math.exp(-intervals / PRIOR_FADE_INTERVALS)
+    intervals = obs.requests_per_second.size
+    return PRIOR_FACTOR if 0 < intervals < PRIOR_INTERVALS else 1.0
 
 
 def _tune_hpa(
@@ -241,7 +241,7 @@ def _tune_hpa(
         history_rps=obs.requests_per_second,
         evaluator=evaluator,
         fractions=margins,
-        prior_rps=demand.rps * startup_prior(obs) if startup_prior(obs) > 1.01 else 0.0,
+        prior_rps=demand.rps * startup_prior(obs) if startup_prior(obs) > 1.0 else 0.0,
         model_error=model_error,
     )
 
