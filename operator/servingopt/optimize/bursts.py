@@ -29,17 +29,18 @@ from __future__ import annotations
 import math
 from functools import cache
 from statistics import NormalDist
-from typing import Any
 
 import numpy as np
 
-from servingopt.values import FloatArray
+from servingopt.api import ModelServingSpec
+from servingopt.optimize.traffic import TRAFFIC_HALF_LIFE_S, weighted_quantile
+from servingopt.values import FloatArray, Observation
 
 #: Requests in seconds beyond the burst factor: the p99's share.
 TAIL = 0.01
-#: Bursts judged over the last day, recent hours weighing more (half-life).
+#: Bursts judged over the last day, recent hours weighing more (the traffic's half-life).
 LOOKBACK_S = 24 * 3600.0
-HALF_LIFE_S = 6 * 3600.0
+HALF_LIFE_S = TRAFFIC_HALF_LIFE_S
 #: The burst factor sized for: this quantile of the minutes' factors.
 SIZING_QUANTILE = 0.5
 #: Bursts beyond this are not sized for: covering them costs more than the SLO is
@@ -116,29 +117,19 @@ def sizing_factor(times_s: FloatArray, factors: FloatArray) -> float:
     recent = t >= t[-1] - LOOKBACK_S
     t, f = t[recent], f[recent]
     weights = np.exp(-(t[-1] - t) * math.log(2.0) / HALF_LIFE_S)
-    order = np.argsort(f)
-    cum = np.cumsum(weights[order])
-    at = int(np.searchsorted(cum, SIZING_QUANTILE * cum[-1]))
-    return min(MAX_SIZED_FACTOR, max(1.0, float(f[order][min(at, f.size - 1)])))
+    return min(MAX_SIZED_FACTOR, max(1.0, weighted_quantile(f, weights, SIZING_QUANTILE)))
 
 
 def observed_factors(mean_rps: FloatArray, peak_rps: FloatArray, window_s: float) -> FloatArray:
     """:func:`burst_factors` of a history whose peak rates may be missing altogether
-    (an empty ``peak_rps``: all NaN). Read-only; the planner and learning ask for the
-    same history's factors within one plan, so the last answer is kept (the arrays of
-    an :class:`~servingopt.values.Observation` are not changed in place)."""
-    global _last_factors
-    last = _last_factors  # one read: another thread may rebind it, never change it
-    if last is not None and last[0] is mean_rps and last[1] is peak_rps and last[2] == window_s:
-        kept: FloatArray = last[3]
-        return kept
+    (an empty ``peak_rps``: all NaN)."""
     if peak_rps.size != mean_rps.size:
-        out = np.full(mean_rps.size, np.nan)
-    else:
-        out = burst_factors(mean_rps, peak_rps, window_s)
-    out.flags.writeable = False
-    _last_factors = (mean_rps, peak_rps, window_s, out)
-    return out
+        return np.full(mean_rps.size, np.nan)
+    return burst_factors(mean_rps, peak_rps, window_s)
 
 
-_last_factors: tuple[Any, ...] | None = None
+def minute_bursts(spec: ModelServingSpec, obs: Observation) -> FloatArray:
+    """Each interval's burst factor in ``obs`` (NaN where the peak short-window rate is
+    unknown), for the spec's short window."""
+    window = float(spec.metrics.burst_window_seconds)
+    return observed_factors(obs.requests_per_second, obs.peak_requests_per_second, window)

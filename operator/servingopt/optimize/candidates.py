@@ -70,13 +70,17 @@ def find_candidates(
     catalog: InstanceCatalog,
     policy: ServingPolicySpec,
     obs: Observation,
+    burst_factors: FloatArray | None = None,
 ) -> CandidateSet:
     """The candidates, the pairs rejected on the way, and corrections learned from
-    the observed p99s (they scale each candidate's service times)."""
+    the observed p99s (they scale each candidate's service times). ``burst_factors``:
+    the history's, when the caller has them (else read from ``obs``)."""
     types, type_reasons = _allowed_types(spec, catalog, policy)
     variants, accuracy_reasons = _accurate_variants(spec)
     points, fits, rejected = _viable(spec, obs, types, variants)
-    learned = _learn(spec, obs, points)
+    if burst_factors is None:
+        burst_factors = bursts.minute_bursts(spec, obs)
+    learned = _learn(spec, obs, points, burst_factors)
     corrections = learned.corrections
     now = float(obs.timestamps_s[-1]) if obs.timestamps_s.size else None
     candidates = [
@@ -211,7 +215,10 @@ def _points(variant: VariantSpec) -> dict[str, perfgrid.Points]:
 
 
 def _learn(
-    spec: ModelServingSpec, obs: Observation, points: Mapping[CorrectionKey, perfgrid.Points]
+    spec: ModelServingSpec,
+    obs: Observation,
+    points: Mapping[CorrectionKey, perfgrid.Points],
+    burst_factors: FloatArray,
 ) -> Learned:
     """Corrections from the observed p99s of what ran, what was learned, and how wrong
     the model has been.
@@ -221,13 +228,12 @@ def _learn(
     """
     batches, delays = batch_candidates(spec), delay_candidates(spec)
     current_delay = obs.current.max_queue_delay_ms
-    window = float(spec.metrics.burst_window_seconds)
     return learn_all(
         obs,
         lambda key: _latency_profile(points[key], key) if key in points else None,
         batches[-1],
         current_delay if current_delay is not None else delays[0],
-        bursts.observed_factors(obs.requests_per_second, obs.peak_requests_per_second, window),
+        burst_factors,
     )
 
 

@@ -82,14 +82,15 @@ def plan(
     """
     policy = policy or ServingPolicySpec()
     obs = observation or Observation()
-    demand = forecast_demand(spec, obs, horizon_s)
+    factors = bursts.minute_bursts(spec, obs)  # read by the demand's sizing and by learning
+    demand = forecast_demand(spec, obs, horizon_s, factors)
     if demand is None:
         return empty_decision(spec, ["no demand: give a request-rate history or a demand rate"])
     allowed_capacity = capacity_types(spec, policy)
     if not allowed_capacity:
         why = "policy: no capacity type allowed by both candidates and policy"
         return empty_decision(spec, [why], **demand.decision_fields())
-    found = find_candidates(spec, catalog, policy, obs)
+    found = find_candidates(spec, catalog, policy, obs, factors)
     if not found.candidates:
         return _unranked(spec, demand, found, _why_no_candidate(found))
     grid = performance_grid(spec, found.candidates)
@@ -153,26 +154,28 @@ def _with_ramp(demand: Demand, ramp: float) -> Demand:
     return replace(demand, traffic=replace(demand.traffic, ramp_per_startup=ramp))
 
 
-def forecast_demand(spec: ModelServingSpec, obs: Observation, horizon_s: float) -> Demand | None:
+def forecast_demand(
+    spec: ModelServingSpec,
+    obs: Observation,
+    horizon_s: float,
+    burst_factors: FloatArray | None = None,
+) -> Demand | None:
     """The demand to plan for: forecast from the history, else the given rate (None:
-    neither, or a given rate that is not a number >= 0)."""
+    neither, or a given rate that is not a number >= 0). ``burst_factors``: the
+    history's, when the caller has them (else read from ``obs``)."""
     if obs.has_history:
         fc = forecast(obs.timestamps_s, obs.requests_per_second, horizon_s)
         startup = spec.autoscaling.startup_seconds
         traffic = classify(obs.timestamps_s, obs.requests_per_second, startup)
-        burst = bursts.sizing_factor(obs.timestamps_s, minute_bursts(spec, obs))
+        if burst_factors is None:
+            burst_factors = bursts.minute_bursts(spec, obs)
+        burst = bursts.sizing_factor(obs.timestamps_s, burst_factors)
         traffic = replace(traffic, burst_factor=burst)
     elif obs.demand_rps is not None and math.isfinite(obs.demand_rps) and obs.demand_rps >= 0:
         fc, traffic = constant(obs.demand_rps, horizon_s), UNKNOWN
     else:
         return None
     return Demand(fc, traffic, obs.demand_rps if obs.demand_rps is not None else fc.peak_mean)
-
-
-def minute_bursts(spec: ModelServingSpec, obs: Observation) -> FloatArray:
-    """Each interval's burst factor (NaN where the peak short-window rate is unknown)."""
-    window = float(spec.metrics.burst_window_seconds)
-    return bursts.observed_factors(obs.requests_per_second, obs.peak_requests_per_second, window)
 
 
 def _sizing_demands(
