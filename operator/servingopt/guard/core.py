@@ -109,13 +109,13 @@ def decide(inp: GuardInput) -> Verdict:
             target=target,
         )
     at_risk = _slo_at_risk(inp)
+    pay = _payback(inp, proposal, target)
     held = _blocked(memory, target, inp.now)
     if held is None and not at_risk:
-        held = _cost_change_held(inp, proposal, target, memory)
+        held = _cost_change_held(inp, proposal, target, memory, pay)
     if held is not None:
         return held
     why = "SLO at risk" if at_risk else _saving_text(inp, proposal)
-    pay = _payback(inp, proposal, target)
     if pay is not None and not at_risk:
         why = f"{why}; {pay.text()}"
     return Verdict(
@@ -304,7 +304,11 @@ def _payback(inp: GuardInput, proposal: Proposal, target: ServingConfig) -> Payb
 
 
 def _cost_change_held(
-    inp: GuardInput, proposal: Proposal, target: ServingConfig, memory: GuardMemory
+    inp: GuardInput,
+    proposal: Proposal,
+    target: ServingConfig,
+    memory: GuardMemory,
+    pay: Payback | None,
 ) -> Verdict | None:
     rails = inp.policy.guardrails
     saving = _saving(inp, proposal)
@@ -316,7 +320,6 @@ def _cost_change_held(
             memory=memory,
             target=target,
         )
-    pay = _payback(inp, proposal, target)
     if pay is not None and not pay.pays:
         return Verdict(
             "Held",

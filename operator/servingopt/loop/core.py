@@ -167,12 +167,8 @@ def guard_input(
 def provisioning_seconds(catalog: InstanceCatalog, proposed: Proposal | None) -> float:
     """How long a node of the proposed instance type takes to become ready (0 when
     the catalog does not list it)."""
-    if proposed is None:
-        return 0.0
-    for itype in catalog.spec.instance_types:
-        if itype.name == proposed.config.instance_type:
-            return float(itype.provisioning_seconds)
-    return 0.0
+    itype = catalog.by_name().get(proposed.config.instance_type or "") if proposed else None
+    return float(itype.provisioning_seconds) if itype is not None else 0.0
 
 
 def attribution_start(memory: GuardMemory, now: float) -> float | None:
