@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds the real control-plane binaries used by servingopt's tests and demo
-# (kube-apiserver, kube-controller-manager, kube-scheduler, kubectl, etcd, kwok)
-# from Go modules, without Docker. Binaries are cached outside the repository,
+# (kube-apiserver, kube-controller-manager, kube-scheduler, kubectl, etcd, kwok, and
+# prometheus-adapter, the custom-metrics API server HPAs read through) from Go modules, without Docker. Binaries are cached outside the repository,
 # keyed by version, and rebuilt only when missing.
 #
 #   hack/build-controlplane.sh            build what is missing, print the bin dir
@@ -13,7 +13,10 @@ CACHE="${SERVINGOPT_CACHE:-$HOME/.cache/servingopt}"
 KUBE_VERSION="v1.36.3"
 ETCD_VERSION="v3.6.16"
 KWOK_VERSION="v0.8.0"
+ADAPTER_VERSION="v0.12.0"
 BIN_DIR="$CACHE/bin/k8s-$KUBE_VERSION-etcd-$ETCD_VERSION-kwok-$KWOK_VERSION"
+# The adapter has its own versioned dir; BIN_DIR holds a link to the version pinned here.
+ADAPTER_DIR="$CACHE/bin/prometheus-adapter-$ADAPTER_VERSION"
 
 export CGO_ENABLED=0 GOFLAGS="${GOFLAGS:--mod=readonly}"
 export GOCACHE="${GOCACHE:-$CACHE/go-build}"
@@ -69,6 +72,12 @@ build_kwok() {
     -o "$BIN_DIR/kwok" sigs.k8s.io/kwok/cmd/kwok)
 }
 
+build_adapter() {
+  mkdir -p "$ADAPTER_DIR"
+  (cd "$HACK_DIR/adapter" && go build -trimpath -ldflags "-s -w" \
+    -o "$ADAPTER_DIR/prometheus-adapter" sigs.k8s.io/prometheus-adapter/cmd/adapter)
+}
+
 main() {
   mkdir -p "$BIN_DIR"
   local total_start=$SECONDS
@@ -79,6 +88,9 @@ main() {
   if [ "$missing" = 1 ]; then with_progress "kubernetes $KUBE_VERSION" build_kube; fi
   [ -x "$BIN_DIR/etcd" ] || with_progress "etcd $ETCD_VERSION" build_etcd
   [ -x "$BIN_DIR/kwok" ] || with_progress "kwok $KWOK_VERSION" build_kwok
+  [ -x "$ADAPTER_DIR/prometheus-adapter" ] ||
+    with_progress "prometheus-adapter $ADAPTER_VERSION" build_adapter
+  ln -sfn "$ADAPTER_DIR/prometheus-adapter" "$BIN_DIR/prometheus-adapter"
   log "control plane ready in $BIN_DIR ($((SECONDS - total_start)) s)"
   echo "$BIN_DIR"
 }

@@ -7,6 +7,7 @@ from hypothesis import settings
 
 from servingopt.devcluster.pytest_plugin import (  # noqa: F401  (fixtures)
     admin_kubectl,
+    custom_metrics,
     dev_cluster,
     developer_kubectl,
     kubeconfig,

@@ -258,13 +258,25 @@ class Autoscaling(ApiModel):
     metric: ScalingMetric = "RequestsPerSecond"
     """What the HPA scales on. `RequestsPerSecond` and `Concurrency` are Pods metrics
     served by a custom-metrics adapter; `CPUUtilization` needs none."""
-    metric_name: Annotated[str, Field(min_length=1, max_length=253, pattern=METRIC_NAME)] = (
-        "requests_per_second"
+    metric_name: Annotated[str, Field(min_length=1, max_length=253, pattern=METRIC_NAME)] | None = (
+        None
     )
-    """Name of the Pods metric exposed through the custom metrics API."""
+    """Name of the Pods metric exposed through the custom metrics API. Unset:
+    `requests_per_second` (RequestsPerSecond) or `concurrent_requests` (Concurrency), the
+    names `servingopt adapter-config` serves."""
     startup_seconds: Annotated[int, Field(ge=0, le=3600)] = 60
     """Seconds from a new pod being created to it serving (image pull + model load).
     Sets the headroom the HPA target keeps for traffic that grows meanwhile."""
+
+    @property
+    def pods_metric_name(self) -> str:
+        """The metric the HPA names: the Pods metric, or `cpu` for CPUUtilization."""
+        if self.metric_name:
+            return self.metric_name
+        return {
+            "RequestsPerSecond": "requests_per_second",
+            "Concurrency": "concurrent_requests",
+        }.get(self.metric, "cpu")
 
 
 class CacheEnv(ApiModel):

@@ -36,6 +36,11 @@ COMMANDS: tuple[Command, ...] = (
         "servingopt.commands.validate",
         "check ModelServing/ServingPolicy/InstanceCatalog files",
     ),
+    Command(
+        "adapter-config",
+        "servingopt.commands.adapter_config",
+        "prometheus-adapter rules for the metrics servingopt's HPAs scale on",
+    ),
     Command("demo", "servingopt.commands.demo", "closed-loop demo on an embedded local cluster"),
     Command(
         "dev-cluster",

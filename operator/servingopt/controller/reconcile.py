@@ -31,7 +31,7 @@ from servingopt.guard import (
     Verdict,
     tenancy,
 )
-from servingopt.kube import io, paths
+from servingopt.kube import autoscaler_health, io, paths
 from servingopt.kube import manifests as m
 from servingopt.kube.client import ApiClient, ApiError, scoped
 from servingopt.loop import (
@@ -423,7 +423,10 @@ async def _reconcile(deps: Deps, body: Mapping[str, Any], now: float) -> Result:
         applied_by_us=bool(applied_meta) and mode == "Auto",
         applied_at=applied_meta.get("at"),
         applied_generation=applied_meta.get("generation"),
-        extra_conditions=_overwritten_condition(overwritten, applied_meta.get("at")),
+        extra_conditions={
+            **_overwritten_condition(overwritten, applied_meta.get("at")),
+            **_autoscaler_condition(state.owned_hpa),
+        },
     )
     new_state: dict[str, Any] = {
         "guard": verdict.memory.to_dict(),
@@ -466,6 +469,12 @@ def overwritten_fields(applied_meta: Mapping[str, Any], current: ServingConfig) 
         for name in DEPLOYMENT_FIELDS
         if getattr(applied, name) is not None and getattr(applied, name) != getattr(current, name)
     )
+
+
+def _autoscaler_condition(hpa: Mapping[str, Any] | None) -> dict[str, tuple[str, str, str]]:
+    if hpa is None:
+        return {}
+    return {autoscaler_health.CONDITION: autoscaler_health.health(hpa).as_condition()}
 
 
 def _overwritten_condition(changes: str, applied_at: str | None) -> dict[str, tuple[str, str, str]]:
@@ -575,10 +584,33 @@ async def _report(
         reason, _, message = str(entry.get("reason", "")).partition(": ")
         kind = "Warning" if reason in WARNING_REASONS else EVENT_TYPES.get(action, "Normal")
         await _event(deps, body, kind, action, message or reason, findings.now)
+    await _autoscaler_event(deps, body, previous, status, findings.now)
     if not status_differs(previous, status):
         return False
     await io.patch_status(deps.kube, body, status)
     return True
+
+
+async def _autoscaler_event(
+    deps: Deps,
+    body: Mapping[str, Any],
+    previous: Mapping[str, Any],
+    status: Mapping[str, Any],
+    now: str,
+) -> None:
+    """An Event when the owned HPA starts failing (Warning) or recovers (Normal)."""
+
+    def health(conditions: Any) -> Mapping[str, Any]:
+        kind = autoscaler_health.CONDITION
+        return next((c for c in conditions or [] if c.get("type") == kind), {})
+
+    before, after = health(previous.get("conditions")), health(status.get("conditions"))
+    if after.get("status") == "False" and before.get("status") != "False":
+        message = f"{after.get('reason')}: {after.get('message')}"
+        await _event(deps, body, "Warning", "AutoscalerFailing", message, now)
+    elif after.get("status") == "True" and before.get("status") == "False":
+        message = f"the HPA computes replicas again ({after.get('reason')})"
+        await _event(deps, body, "Normal", "AutoscalerRecovered", message, now)
 
 
 def _export(

@@ -13,8 +13,11 @@ Conditions:
   within the policy's minimum saving of it).
 - ``SLOMet``           — observed p99 is within the SLO (Unknown without metrics).
 - ``MetricsAvailable`` — demand and latency could be read.
+- ``AutoscalerHealthy`` — the HPA servingopt owns computes replicas (False with the
+  HPA's reason, e.g. ``FailedGetPodsMetric`` when the custom metrics API does not serve
+  its metric; absent without an owned HPA).
 - ``Degraded``         — something needs attention: rolled back, budget refused, no
-  configuration meets the SLO, metrics missing, the planner failed.
+  configuration meets the SLO, metrics missing, the planner failed, the HPA failing.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from servingopt.guard import Verdict
+from servingopt.kube.autoscaler_health import CONDITION as AUTOSCALER_CONDITION
 from servingopt.loop import PLANNER_FAILED
 from servingopt.values import MetricsSample, Proposal, ServingConfig
 
@@ -174,6 +178,9 @@ def _degraded(f: Findings, metrics_ok: bool) -> tuple[str, str] | None:
         return "MetricsUnavailable", "holding the current configuration until metrics return"
     if f.proposal is not None and not f.proposal.slo_feasible:
         return "NoFeasibleConfiguration", "no configuration meets the SLO; the least bad is shown"
+    status, reason, message = f.extra_conditions.get(AUTOSCALER_CONDITION, ("", "", ""))
+    if status == "False":
+        return "AutoscalerFailing", f"{reason}: {message}"
     return None
 
 

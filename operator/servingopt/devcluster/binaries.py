@@ -21,6 +21,7 @@ class Binaries:
     kubectl: Path
     kwok: Path
     prometheus: Path | None
+    prometheus_adapter: Path | None = None
 
     @property
     def bin_dir(self) -> Path:
@@ -60,6 +61,7 @@ def find_binaries(bin_dir: Path | None = None) -> Binaries:
     if missing:
         raise FileNotFoundError(f"missing in {d}: {', '.join(missing)}")
     prom = os.environ.get("SERVINGOPT_PROMETHEUS") or shutil.which("prometheus")
+    adapter = d / "prometheus-adapter"
     return Binaries(
         etcd=d / "etcd",
         kube_apiserver=d / "kube-apiserver",
@@ -68,4 +70,5 @@ def find_binaries(bin_dir: Path | None = None) -> Binaries:
         kubectl=d / "kubectl",
         kwok=d / "kwok",
         prometheus=Path(prom) if prom else None,
+        prometheus_adapter=adapter if os.access(adapter, os.X_OK) else None,
     )

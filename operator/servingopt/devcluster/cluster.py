@@ -1,5 +1,6 @@
 """The local dev cluster: etcd, kube-apiserver, controller-manager, scheduler, kwok and,
-on request, Prometheus, all on loopback, with fake node pools.
+on request, Prometheus and prometheus-adapter (the custom metrics API), all on loopback,
+with fake node pools.
 
 Its state dir (default ~/.cache/servingopt/clusters/<name>/) holds certificates,
 kubeconfigs, logs, etcd data and state.json, so that `down`, `env` and `status` work from
@@ -27,6 +28,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
+from servingopt.devcluster import adapter as adapter_mod
 from servingopt.devcluster import components as comp
 from servingopt.devcluster import pools as pools_mod
 from servingopt.devcluster.binaries import Binaries, find_binaries
@@ -38,7 +40,9 @@ from servingopt.devcluster.prometheus import Prometheus
 DEV_NAMESPACE = "servingopt-dev"
 DEV_USER = "servingopt-dev"
 DEV_GROUP = "servingopt:developers"
+ADAPTER = "prometheus-adapter"
 STOP_ORDER = (
+    ADAPTER,
     "prometheus",
     "kwok",
     "kube-scheduler",
@@ -80,6 +84,7 @@ class DevCluster:
     records: dict[str, ProcessRecord] = field(default_factory=dict)
     ports: comp.Ports | None = None
     prometheus_port: int | None = None
+    adapter_port: int | None = None
     startup_seconds: float | None = None
     _procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict, repr=False)
     _binaries: Binaries | None = field(default=None, repr=False)
@@ -199,6 +204,48 @@ class DevCluster:
         self.save()
         return prom
 
+    def start_adapter(self, rules: dict[str, Any] | None = None) -> float:
+        """Starts prometheus-adapter (once; Prometheus too if needed), registers it as the
+        custom metrics API and waits until the API server serves it. ``rules`` is the
+        adapter's configuration (default: `servingopt adapter-config`'s). Returns the
+        seconds until the API answered."""
+        from servingopt.metrics import adapter as rules_mod
+
+        running = self.records.get(ADAPTER)
+        if running is not None and is_alive(running):
+            return 0.0
+        binary = self.binaries.prometheus_adapter
+        if binary is None:
+            raise ClusterError("no prometheus-adapter binary: run hack/build-controlplane.sh")
+        started = time.monotonic()
+        prom = self.start_prometheus()
+        config = self.directory / "adapter" / "config.yaml"
+        config.parent.mkdir(parents=True, exist_ok=True)
+        rules = rules or rules_mod.adapter_config(rules_mod.served_metrics([]))
+        config.write_text(json.dumps(rules, indent=2))  # JSON is YAML
+        pki = load_pki(self.directory / "pki")
+        self.adapter_port = free_ports(1)[0]
+        argv = adapter_mod.adapter_argv(
+            binary, self.adapter_port, pki, self.kubeconfig, prom.url, config
+        )
+        self._start(ADAPTER, argv)
+        self._wait_component(ADAPTER)
+        self.kubectl().apply(adapter_mod.registration(self.adapter_port, pki))
+        self._wait_custom_metrics_api()
+        took = time.monotonic() - started
+        self.log(f"{ADAPTER} serving {adapter_mod.GROUP} in {took:.1f} s")
+        return took
+
+    def _wait_custom_metrics_api(self) -> None:
+        kubectl = self.kubectl()
+        path = f"/apis/{adapter_mod.GROUP}/{adapter_mod.VERSIONS[-1]}"
+
+        def served() -> bool:
+            self._check_alive(ADAPTER)
+            return kubectl.run("get", "--raw", path, check=False).returncode == 0
+
+        _wait_alive_aware(served, f"the API server to serve {path}")
+
     def down(self, *, remove: bool = True) -> None:
         """Stops every component (prometheus first, etcd last); removes the state dir."""
         for name in STOP_ORDER:
@@ -252,6 +299,9 @@ class DevCluster:
             self.prometheus.wait_ready()
         elif name == "kwok":
             self._wait_http(name, f"http://127.0.0.1:{p.kwok}/healthz", b"ok")
+        elif name == ADAPTER:
+            ca = ssl.create_default_context(cafile=str(load_pki(self.directory / "pki").ca.cert))
+            self._wait_http(name, f"https://127.0.0.1:{self.adapter_port}/healthz", b"ok", ca)
         else:
             port = {"kube-controller-manager": p.controller_manager, "kube-scheduler": p.scheduler}
             insecure = ssl.create_default_context()
@@ -354,6 +404,7 @@ class DevCluster:
             "detached": self.detach,
             "ports": self.ports.__dict__ if self.ports else None,
             "prometheusPort": self.prometheus_port,
+            "adapterPort": self.adapter_port,
             "startupSeconds": self.startup_seconds,
             "processes": {k: r.to_json() for k, r in self.records.items()},
         }
@@ -374,6 +425,7 @@ class DevCluster:
         )
         cluster.ports = comp.Ports(**raw["ports"]) if raw["ports"] else None
         cluster.prometheus_port = raw.get("prometheusPort")
+        cluster.adapter_port = raw.get("adapterPort")
         cluster.startup_seconds = raw.get("startupSeconds")
         cluster.records = {k: ProcessRecord.from_json(v) for k, v in raw["processes"].items()}
         return cluster

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from servingopt.devcluster.binaries import Binaries
-from servingopt.devcluster.pki import Pki
+from servingopt.devcluster.pki import FRONT_PROXY_CLIENT, Pki
 
 SERVICE_CIDR = "10.96.0.0/16"
 POD_CIDR = "10.244.0.0/16"
@@ -68,6 +68,14 @@ def apiserver_argv(b: Binaries, ports: Ports, pki: Pki) -> list[str]:
         "--authorization-mode=Node,RBAC",
         "--allow-privileged=true",
         "--endpoint-reconciler-type=none",  # loopback is not a valid Endpoints address
+        # the aggregation layer, for extension API servers (the metrics adapter)
+        f"--requestheader-client-ca-file={pki.front_proxy_ca.cert}",
+        f"--requestheader-allowed-names={FRONT_PROXY_CLIENT}",
+        "--requestheader-username-headers=X-Remote-User",
+        "--requestheader-group-headers=X-Remote-Group",
+        "--requestheader-extra-headers-prefix=X-Remote-Extra-",
+        f"--proxy-client-cert-file={pki.front_proxy_client.cert}",
+        f"--proxy-client-key-file={pki.front_proxy_client.key}",
         "--v=0",
     ]
 

@@ -1,8 +1,11 @@
 """Local certificates and keys for the dev cluster, made with the `openssl` CLI.
 
 One throwaway CA signs the API server's serving certificate and the client certificates
-(admin in `system:masters`, a non-admin developer for RBAC tests). The service-account
-token signing key is a separate EC key pair. Everything lives in the cluster's state
+(admin in `system:masters`, a non-admin developer for RBAC tests) and the metrics
+adapter's serving certificate. A second CA, the front proxy's, signs only the client
+certificate the API server's aggregation layer presents to extension API servers (the
+adapter), as kubeadm keeps them apart. The service-account token signing key is a
+separate EC key pair. Everything lives in the cluster's state
 dir and dies with it.
 """
 
@@ -24,6 +27,10 @@ API_SANS = (
     "DNS:kubernetes.default.svc",
     "DNS:kubernetes.default.svc.cluster.local",
 )
+#: The client name the aggregation layer presents (``--requestheader-allowed-names``).
+FRONT_PROXY_CLIENT = "front-proxy-client"
+#: The adapter's Service, whose DNS name the aggregator checks the serving cert against.
+ADAPTER_SERVICE = ("custom-metrics", "prometheus-adapter")
 
 
 @dataclass(frozen=True)
@@ -40,6 +47,9 @@ class Pki:
     developer: CertPair
     sa_key: Path
     sa_pub: Path
+    front_proxy_ca: CertPair
+    front_proxy_client: CertPair
+    adapter: CertPair
 
 
 def _openssl(*args: str, cwd: Path) -> None:
@@ -64,8 +74,8 @@ def _new_key(path: Path) -> None:
     path.chmod(0o600)
 
 
-def _make_ca(d: Path) -> CertPair:
-    pair = CertPair(d / "ca.crt", d / "ca.key")
+def _make_ca(d: Path, name: str = "ca", subject: str = "/CN=servingopt-dev-ca") -> CertPair:
+    pair = CertPair(d / f"{name}.crt", d / f"{name}.key")
     _new_key(pair.key)
     _openssl(
         "req",
@@ -78,7 +88,7 @@ def _make_ca(d: Path) -> CertPair:
         "-days",
         DAYS,
         "-subj",
-        "/CN=servingopt-dev-ca",
+        subject,
         "-addext",
         "basicConstraints=critical,CA:TRUE",
         "-addext",
@@ -130,7 +140,14 @@ def make_pki(d: Path, developer_user: str, developer_group: str) -> Pki:
     sa_key, sa_pub = d / "sa.key", d / "sa.pub"
     _new_key(sa_key)
     _openssl("pkey", "-in", str(sa_key), "-pubout", "-out", str(sa_pub), cwd=d)
-    return Pki(ca, apiserver, admin, developer, sa_key, sa_pub)
+    proxy_ca = _make_ca(d, "front-proxy-ca", "/CN=servingopt-dev-front-proxy-ca")
+    proxy_client = _sign(d, proxy_ca, "front-proxy-client", f"/CN={FRONT_PROXY_CLIENT}", client_ext)
+    namespace, service = ADAPTER_SERVICE
+    adapter_sans = f"subjectAltName=IP:127.0.0.1,DNS:{service}.{namespace}.svc"
+    adapter = _sign(
+        d, ca, "adapter", f"/CN={service}", ["extendedKeyUsage=serverAuth", adapter_sans]
+    )
+    return Pki(ca, apiserver, admin, developer, sa_key, sa_pub, proxy_ca, proxy_client, adapter)
 
 
 def load_pki(d: Path) -> Pki:
@@ -146,4 +163,7 @@ def load_pki(d: Path) -> Pki:
         pair("developer"),
         d / "sa.key",
         d / "sa.pub",
+        pair("front-proxy-ca"),
+        pair("front-proxy-client"),
+        pair("adapter"),
     )

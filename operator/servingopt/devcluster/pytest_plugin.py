@@ -9,6 +9,8 @@ Import the fixtures in a conftest.py (`from servingopt.devcluster.pytest_plugin 
 - `namespace` (per test): a fresh namespace, deleted afterwards.
 - `developer_kubectl`: the non-admin user, allowed only what its Role grants.
 - `prometheus` (session): a real Prometheus server started on first use.
+- `custom_metrics` (session): prometheus-adapter serving the custom metrics API from
+  that Prometheus, with `servingopt adapter-config`'s rules, started on first use.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ KEEP_ENV = "SERVINGOPT_KEEP_CLUSTER"
 
 __all__ = [
     "admin_kubectl",
+    "custom_metrics",
     "dev_cluster",
     "developer_kubectl",
     "kubeconfig",
@@ -94,3 +97,9 @@ def developer_kubectl(dev_cluster: DevCluster, admin_kubectl: Kubectl) -> Kubect
 @pytest.fixture(scope="session")
 def prometheus(dev_cluster: DevCluster) -> Prometheus:
     return dev_cluster.start_prometheus()
+
+
+@pytest.fixture(scope="session")
+def custom_metrics(dev_cluster: DevCluster, prometheus: Prometheus) -> DevCluster:
+    dev_cluster.start_adapter()
+    return dev_cluster

@@ -270,7 +270,7 @@ def hpa_metrics(spec: ModelServingSpec, target: float | None) -> list[Body]:
         {
             "type": "Pods",
             "pods": {
-                "metric": {"name": scaling.metric_name},
+                "metric": {"name": scaling.pods_metric_name},
                 "target": {"type": "AverageValue", "averageValue": value},
             },
         }

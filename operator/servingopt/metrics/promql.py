@@ -89,6 +89,11 @@ class Preset:
     description: str
     templates: Templates
     counter: str  # the raw request counter, whose newest sample says how fresh data is
+    pod_requests: tuple[str, ...] = ()
+    """Counters whose summed rate is one pod's request rate (for the adapter's rules)."""
+    pod_busy: tuple[str, float] | None = None
+    """A counter of request time and its unit in seconds: its rate is one pod's mean
+    number of requests in flight (Little's law), the ``Concurrency`` metric."""
 
     def queries(self, labels: Mapping[str, str], window_seconds: int) -> dict[str, str]:
         """The instant queries this preset can answer, keyed by question."""
@@ -136,6 +141,8 @@ def _ratio(numerator: str, denominator: str) -> str:
 GENERIC = Preset(
     name="generic",
     counter="serving_requests_total",
+    pod_requests=("serving_requests_total",),
+    pod_busy=("serving_request_duration_seconds_sum", 1.0),
     description="servingopt's convention (docs/operator.md): serving_requests_total{status}, "
     "serving_request_duration_seconds, serving_batch_size, serving_queue_duration_seconds",
     templates={
@@ -159,6 +166,8 @@ GENERIC = Preset(
 TRITON = Preset(
     name="triton",
     counter="nv_inference_request_success",
+    pod_requests=("nv_inference_request_success", "nv_inference_request_failure"),
+    pod_busy=("nv_inference_request_duration_us", 1e-6),
     description="NVIDIA Triton: nv_inference_request_success/failure, nv_inference_count, "
     "nv_inference_exec_count, nv_inference_queue_duration_us, nv_inference_request_summary_us",
     templates={
@@ -182,6 +191,8 @@ TRITON = Preset(
 KSERVE = Preset(
     name="kserve",
     counter="request_predict_seconds_count",
+    pod_requests=("request_predict_seconds_count",),
+    pod_busy=("request_predict_seconds_sum", 1.0),
     description="KServe model server: request_predict_seconds (and pre/postprocess) histograms",
     templates={
         "request_rate": "sum(rate(request_predict_seconds_count{$sel}[$w]))",
@@ -198,6 +209,8 @@ KSERVE = Preset(
 VLLM = Preset(
     name="vllm",
     counter="vllm:e2e_request_latency_seconds_count",
+    pod_requests=("vllm:e2e_request_latency_seconds_count",),
+    pod_busy=("vllm:e2e_request_latency_seconds_sum", 1.0),
     description="vLLM: vllm:request_success_total, vllm:e2e_request_latency_seconds, "
     "vllm:num_requests_running, vllm:request_queue_time_seconds",
     templates={

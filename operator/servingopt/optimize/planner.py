@@ -380,7 +380,7 @@ def _decision(
         variant=c.variant,
         min_replicas=sizing.min_replicas,
         max_replicas=sizing.max_replicas,
-        scaling_metric=auto.metric_name,
+        scaling_metric=auto.pods_metric_name,
         scaling_metric_type=auto.metric,
         target_rps_per_replica=sizing.target_rps,
         target_value=hpa_target_value(
@@ -464,7 +464,7 @@ def empty_decision(spec: ModelServingSpec, reasons: Sequence[str], **kw: object)
         variant=None,
         min_replicas=auto.min_replicas,
         max_replicas=auto.max_replicas,
-        scaling_metric=auto.metric_name,
+        scaling_metric=auto.pods_metric_name,
         scaling_metric_type=auto.metric,
         target_rps_per_replica=0.0,
         target_value=0.0,
