@@ -267,6 +267,9 @@ class Autoscaling(ApiModel):
     startup_seconds: Annotated[int, Field(ge=0, le=3600)] = 60
     """Seconds from a new pod being created to it serving (image pull + model load).
     Sets the headroom the HPA target keeps for traffic that grows meanwhile."""
+    scale_down_stabilization_seconds: Annotated[int, Field(ge=0, le=3600)] | None = None
+    """The HPA's scale-down stabilization window. Unset: servingopt picks 300 or 600 s by
+    replaying the demand history. Never shorter than `startupSeconds`."""
 
     @property
     def pods_metric_name(self) -> str:

@@ -14,8 +14,9 @@
   75th-percentile demand (a spike starts from capacity, not from zero); with a daily
   pattern, enough for the forecast's upper band over the next start-up plus re-plan
   interval (a *predictive minimum*: the floor rises before the peak arrives).
-* **maxReplicas**: room for twice the forecast's upper band (and at least one replica
-  more than the demand needs now), within the user's bound and the budget.
+* **maxReplicas**: the user's bound, or fewer when the budget affords fewer replicas of
+  the configuration (never the forecast: a surge nobody forecast is what the HPA is for,
+  and only the bound and the budget say how far it may go).
 * **behavior**: chosen by traffic class (stabilisation windows and rate policies).
 
 Candidates (target margin x scale-down window) are compared by an *evaluator* that
@@ -42,7 +43,6 @@ FloatArray = npt.NDArray[np.float64]
 HPA_TOLERANCE = 0.1
 POLICY_HEADROOM = {"Conservative": 0.35, "Balanced": 0.20, "Aggressive": 0.10}
 MAX_RAMP = 1.0  # growth beyond 100 % per start-up is left to minReplicas
-SURGE_FACTOR = 2.0
 MAX_VIOLATION = 0.01  # an evaluated candidate may miss capacity in 1 % of intervals
 
 
@@ -219,11 +219,14 @@ def tune(
     fractions: Sequence[float] | None = None,
     prior_rps: float = 0.0,
     model_error: float | None = None,
+    scale_down_window_s: int | None = None,
 ) -> AutoscalingPlan:
     """Choose target, bounds and behavior for one configuration.
 
     ``fractions`` fixes the target margins to try (default: the rule's margin, and
     x0.85 / x1.1 of it when an evaluator can replay the history).
+    ``scale_down_window_s`` fixes the scale-down stabilization window (default: 300 s,
+    or the cheaper of 300 and 600 s that the replay finds safe).
     """
     base = target_fraction(
         aggressiveness, traffic.ramp_per_startup, traffic.burst_factor, model_error
@@ -234,6 +237,8 @@ def tune(
         loosest = min(0.95, base * 1.1, model_margin(model_error))
         fractions = [base, base * 0.85, max(loosest, base)] if replay else [base]
     windows = [300, 600] if replay else [300]
+    if scale_down_window_s is not None:
+        windows = [scale_down_window_s]
     ceiling = spec_max if budget_max_replicas is None else min(spec_max, budget_max_replicas)
     level, floor_why = floor_demand(traffic, forecast, startup_s + replan_interval_s, history_rps)
     if prior_rps > level:  # little history yet: keep room for what it has not shown
@@ -247,11 +252,7 @@ def tune(
     for fraction in fractions:
         target = capacity_rps * fraction
         low = max(spec_min, math.ceil(level / target - 1e-9))
-        peak = max(forecast.peak_upper, float(history_rps.max()) if history_rps.size else 0.0)
-        # room for a surge, and at least one replica beyond what the demand needs now
-        need = math.ceil(forecast.peak_mean / target) if target > 0 else low
-        high = max(low, need + 1, math.ceil(SURGE_FACTOR * peak / target))
-        high = max(min(high, ceiling), 1)
+        high = max(ceiling, 1)
         why: list[str] = []
         if low > spec_min and floor_why:
             capped = f" (capped at {high})" if low > high else ""

@@ -246,6 +246,7 @@ def _tune_hpa(
         fractions=margins,
         prior_rps=demand.rps * startup_prior(obs) if startup_prior(obs) > 1.0 else 0.0,
         model_error=model_error,
+        scale_down_window_s=auto.scale_down_stabilization_seconds,
     )
 
 

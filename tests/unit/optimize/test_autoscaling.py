@@ -7,6 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from servingopt.optimize import autoscaling
 from servingopt.optimize.autoscaling import (
     AutoscalingCandidate,
     _sliding_max,
@@ -81,3 +82,38 @@ def test_sliding_max_is_the_maximum_of_each_trailing_window(
     padded = np.concatenate([np.full(window - 1, x[0]), x])
     want = [padded[i : i + window].max() for i in range(x.size)]
     np.testing.assert_array_equal(_sliding_max(x, window), want)
+
+
+def _tune_steady(budget: int | None, window: int | None = None) -> autoscaling.AutoscalingPlan:
+    from servingopt.optimize.forecast import constant
+    from servingopt.optimize.traffic import UNKNOWN
+
+    ts = 60.0 * np.arange(60.0)
+    return autoscaling.tune(
+        capacity_rps=10.0,
+        aggressiveness="Balanced",
+        traffic=UNKNOWN,
+        forecast=constant(10.0, 3600.0),
+        spec_min=1,
+        spec_max=20,
+        budget_max_replicas=budget,
+        startup_s=60,
+        replan_interval_s=300,
+        hourly_cost_per_replica=1.0,
+        timestamps_s=ts,
+        history_rps=np.full(60, 10.0),
+        evaluator=autoscaling.replay_with_model,
+        scale_down_window_s=window,
+    )
+
+
+def test_the_maximum_is_the_bound_or_the_budget_never_the_forecast() -> None:
+    # an hour at 10 req/s forecasts 10 req/s: two replicas would do, yet a surge nobody
+    # forecast may take the HPA up to the spec's bound, or to what the budget affords
+    assert _tune_steady(None).max_replicas == 20
+    assert _tune_steady(7).max_replicas == 7
+
+
+def test_a_stated_scale_down_window_is_used_as_stated_but_never_under_a_start_up() -> None:
+    assert _tune_steady(None, 30).behavior["scaleDown"]["stabilizationWindowSeconds"] == 60
+    assert _tune_steady(None, 120).behavior["scaleDown"]["stabilizationWindowSeconds"] == 120
