@@ -16,6 +16,7 @@ the replay's, and the proposal and the verdict must be the same at every step.
 from __future__ import annotations
 
 import copy
+import datetime as dt
 import json
 import math
 from dataclasses import dataclass, fields, replace
@@ -175,6 +176,10 @@ class World:
         }
         self.deployment = dep
         self.hpa = m.hpa_apply(self.body, spec, running)
+        scaled = inp.autoscaler.last_scale_at if inp.autoscaler is not None else None
+        if scaled is not None:  # the HPA controller's record of its last scale
+            when = dt.datetime.fromtimestamp(scaled, dt.UTC)
+            self.hpa["status"] = {"lastScaleTime": when.strftime("%Y-%m-%dT%H:%M:%SZ")}
         container = dep["spec"]["template"]["spec"]["containers"][0]
         labels = dep["spec"]["selector"]["matchLabels"]
         types = catalog.by_name()

@@ -358,6 +358,11 @@ async def _reconcile(deps: Deps, body: Mapping[str, Any], now: float) -> Result:
             memory.rolled_at,
         ),
         namespace_other_hourly=others,
+        autoscaler=(
+            autoscaler_health.state_of(state.owned_hpa, state.deployment)
+            if state.owned_hpa is not None
+            else None
+        ),
     )
     out = loop.step(inp, deps.planner)
     if out.planner_error is not None:

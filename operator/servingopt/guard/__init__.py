@@ -5,7 +5,15 @@ controller executes them and nothing here does I/O or reads a clock. The configu
 it compares are :class:`servingopt.values.ServingConfig`.
 """
 
-from .core import GuardInput, decide, in_any_window, in_window, learning_since, settle
+from .core import (
+    GuardInput,
+    absorbing,
+    decide,
+    in_any_window,
+    in_window,
+    learning_since,
+    settle,
+)
 from .types import (
     ApplyConfig,
     Command,
@@ -23,6 +31,7 @@ __all__ = [
     "ReleaseWorkload",
     "RemoveOwnedHpa",
     "Verdict",
+    "absorbing",
     "decide",
     "in_any_window",
     "in_window",

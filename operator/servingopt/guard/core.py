@@ -14,7 +14,10 @@ the checks (the first that applies wins):
 5. a rollout in flight: hold (at most one per workload).
 6. budgets: refuse proposals above the ModelServing's or the namespace's $/h budget.
 7. mode ``Recommend``: status only.
-8. unless the SLO is at risk: minimum saving, the change paying for its own rollout
+8. unless the SLO is at risk (and the HPA cannot absorb it: a healthy HPA below its
+   maximum that has pods starting, or scaled within a metrics window plus a start-up,
+   is already answering the load, and its effect is not in the observed p99 yet):
+   minimum saving, the change paying for its own rollout
    within the policy's payback horizon (:mod:`~servingopt.guard.payback`), minimum
    interval between changes, maintenance windows, recently rolled-back configurations.
 9. apply, with minReplicas moved by at most the policy's replica step.
@@ -26,10 +29,16 @@ import datetime as dt
 from dataclasses import dataclass, field, replace
 
 from servingopt.api.servingpolicy import MaintenanceWindow, ServingPolicySpec
-from servingopt.values import Proposal, ServingConfig
+from servingopt.values import AutoscalerState, Proposal, ServingConfig
 
 from .payback import Payback, payback
-from .types import ApplyConfig, GuardMemory, ReleaseWorkload, RemoveOwnedHpa, Verdict
+from .types import (
+    ApplyConfig,
+    GuardMemory,
+    ReleaseWorkload,
+    RemoveOwnedHpa,
+    Verdict,
+)
 
 TARGET_TOLERANCE = 0.05  # HPA targets closer than this to the current one are not a change
 AT_RISK_FRACTION = 0.9  # observed p99 above this share of the SLO counts as "at risk"
@@ -62,6 +71,8 @@ class GuardInput:
     """How long a node of the proposed instance type takes to become ready (catalog)."""
     model_error: float | None = None
     """How wrong the planner's model has been (relative capacity error; None: unknown)."""
+    autoscaler: AutoscalerState | None = None
+    """The owned HPA, when one runs."""
 
 
 def decide(inp: GuardInput) -> Verdict:
@@ -269,7 +280,24 @@ def _over_budget(inp: GuardInput, proposal: Proposal) -> str:
 
 def _slo_at_risk(inp: GuardInput) -> bool:
     p99 = inp.observed_p99_ms
-    return p99 is not None and p99 > AT_RISK_FRACTION * inp.slo_p99_ms
+    at_risk = p99 is not None and p99 > AT_RISK_FRACTION * inp.slo_p99_ms
+    return at_risk and not absorbing(
+        inp.autoscaler, inp.now, inp.metrics_window_s, inp.startup_seconds
+    )
+
+
+def absorbing(
+    hpa: AutoscalerState | None, now: float, metrics_window_s: float, startup_s: float
+) -> bool:
+    """Whether the HPA is answering the load itself: healthy, below its maximum, and
+    with pods it asked for still starting or a scale within the last metrics window plus
+    a start-up (the observed p99 does not show its effect yet)."""
+    if hpa is None or not hpa.healthy or hpa.desired_replicas >= hpa.max_replicas:
+        return False
+    if hpa.ready_replicas < hpa.desired_replicas:
+        return True
+    recent = now - (metrics_window_s + startup_s)
+    return hpa.last_scale_at is not None and hpa.last_scale_at > recent
 
 
 def _saving(inp: GuardInput, proposal: Proposal) -> float | None:

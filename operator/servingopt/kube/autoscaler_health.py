@@ -10,9 +10,12 @@ scaling is void until it is fixed: that is a failure to report, not a detail.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
+
+from servingopt.values import AutoscalerState
 
 CONDITION = "AutoscalerHealthy"
 
@@ -55,4 +58,23 @@ def health(hpa: Mapping[str, Any]) -> AutoscalerHealth:
     active = found.get("ScalingActive") or {}
     return AutoscalerHealth(
         True, str(active.get("reason") or "ScalingActive"), f"HPA {name} computes replicas"
+    )
+
+
+def _unix(value: Any) -> float | None:
+    try:
+        return dt.datetime.fromisoformat(str(value).replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return None
+
+
+def state_of(hpa: Mapping[str, Any], deployment: Mapping[str, Any]) -> AutoscalerState:
+    """What the guard needs of the owned HPA and the Deployment it scales."""
+    spec, status = deployment.get("spec") or {}, deployment.get("status") or {}
+    return AutoscalerState(
+        healthy=health(hpa).status is not False,
+        desired_replicas=int(spec.get("replicas") or 0),
+        ready_replicas=int(status.get("readyReplicas") or 0),
+        max_replicas=int((hpa.get("spec") or {}).get("maxReplicas") or 0),
+        last_scale_at=_unix((hpa.get("status") or {}).get("lastScaleTime")),
     )

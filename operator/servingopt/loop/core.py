@@ -17,8 +17,16 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from servingopt.api import InstanceCatalog, ModelServingSpec, ServingPolicySpec
-from servingopt.guard import GuardInput, GuardMemory, Verdict, decide, learning_since, settle
+from servingopt.guard import (
+    GuardInput,
+    GuardMemory,
+    Verdict,
+    decide,
+    learning_since,
+    settle,
+)
 from servingopt.values import (
+    AutoscalerState,
     CorrectionKey,
     MetricHistory,
     Observation,
@@ -79,6 +87,8 @@ class LoopInput:
     rollout_stalled: str = ""
     namespace_other_hourly: float = 0.0
     cache_hit_rate: float | None = None
+    autoscaler: AutoscalerState | None = None
+    """The owned HPA as read (None: none runs)."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -161,6 +171,7 @@ def guard_input(
         startup_seconds=float(inp.spec.autoscaling.startup_seconds),
         provisioning_seconds=provisioning_seconds(inp.catalog, proposed),
         model_error=decision.model_error if decision is not None else None,
+        autoscaler=inp.autoscaler,
     )
 
 

@@ -43,6 +43,7 @@ from servingopt.optimize import plan
 from servingopt.optimize.decision import Decision
 from servingopt.values import (
     HISTORY_SECONDS,
+    AutoscalerState,
     CorrectionKey,
     MetricHistory,
     Observation,
@@ -50,7 +51,7 @@ from servingopt.values import (
 )
 from servingopt.values import ServingConfig as Applied
 
-from .engine import History, HpaScaler, Plan
+from .engine import History, HpaScaler, Plan, WorkloadState
 from .hpa import DEFAULT_SCALE_DOWN, DEFAULT_SCALE_UP, Hpa, HpaSpec, rules_from_behavior
 from .policies import opening_rate
 from .traces import Trace
@@ -167,6 +168,20 @@ class ServingoptPolicy:
             corrections=self.corrections,
             current_hourly=running_hourly(s.catalog, s.spec, workload.running),
             rollout_in_flight=workload.rollout_in_flight,
+            autoscaler=self._autoscaler_state(workload),
+        )
+
+    def _autoscaler_state(self, workload: WorkloadState) -> AutoscalerState | None:
+        """The replay's HPA as the operator reads it (only the one servingopt applied)."""
+        if self.applied is None or self._scaler is None:
+            return None
+        hpa = self._scaler.hpa
+        return AutoscalerState(
+            healthy=True,
+            desired_replicas=workload.desired,
+            ready_replicas=workload.ready,
+            max_replicas=hpa.spec.max_replicas,
+            last_scale_at=hpa.last_scale_at,
         )
 
     # -- translation ----------------------------------------------------------------

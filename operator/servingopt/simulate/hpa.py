@@ -295,6 +295,8 @@ class Hpa:
     replica count (pass an empty deque for a controller that already knows this HPA)."""
     scale_up_events: list[ScaleEvent] = field(default_factory=list)
     scale_down_events: list[ScaleEvent] = field(default_factory=list)
+    last_scale_at: float | None = None
+    """When it last changed the replica count (``status.lastScaleTime``)."""
 
     def sync(self, now: float, current: int, metrics: PodMetrics) -> int:
         """One control-loop pass: the replica count the HPA writes to the scale subresource."""
@@ -312,8 +314,10 @@ class Hpa:
             if proposal is None:  # no metrics: the controller keeps the current count
                 return current
             desired = self.limit_rate(now, current, self.stabilize(now, current, proposal))
-        if desired != current and spec.has_behavior:  # only a behavior reads the events
-            self._record(now, current, desired)
+        if desired != current:
+            self.last_scale_at = now
+            if spec.has_behavior:  # only a behavior reads the events
+                self._record(now, current, desired)
         return desired
 
     # -- stabilisation (stabilizeRecommendation[WithBehaviors]) -------------------

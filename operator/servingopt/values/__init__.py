@@ -8,6 +8,7 @@ observes (:class:`Observation`, :class:`RunningConfig`), what a metric source me
 guard or the planner.
 """
 
+from .autoscaler import AutoscalerState
 from .config import Proposal, ServingConfig, canonical_behavior, held_target
 from .correction import ProfileCorrection
 from .metrics import MetricHistory, MetricsSample
@@ -15,6 +16,7 @@ from .observation import HISTORY_SECONDS, CorrectionKey, FloatArray, Observation
 
 __all__ = [
     "HISTORY_SECONDS",
+    "AutoscalerState",
     "CorrectionKey",
     "FloatArray",
     "MetricHistory",

@@ -20,7 +20,7 @@ from servingopt.guard import (
     in_window,
     learning_since,
 )
-from servingopt.values import Proposal, ServingConfig
+from servingopt.values import AutoscalerState, Proposal, ServingConfig
 
 V100 = ServingConfig("p3.2xlarge", "gpu-v100", "on-demand", "fp32", 3, 3)
 T4 = ServingConfig("g4dn.xlarge", "gpu-t4", "on-demand", "int8", 2, 8, 16, 4000, 85.0)
@@ -65,6 +65,37 @@ def test_slo_at_risk_overrides_saving_threshold_and_interval() -> None:
     memory = GuardMemory(last_change_at=NOW - 10, rolled_at=NOW - 10)
     verdict = decide(inp(current_hourly=1.0, observed_p99_ms=39.0, memory=memory))
     assert verdict.outcome == "Applied" and verdict.reason == "SLOAtRisk"
+
+
+@pytest.mark.parametrize(
+    ("hpa", "absorbing"),
+    [
+        (AutoscalerState(True, 5, 3, 10), True),  # pods it added are starting
+        (AutoscalerState(True, 5, 5, 10, last_scale_at=NOW - 60), True),  # p99 lags its scale
+        (AutoscalerState(True, 5, 5, 10, last_scale_at=NOW - 600), False),  # had its chance
+        (AutoscalerState(True, 10, 8, 10), False),  # at its maximum: it cannot add more
+        (AutoscalerState(False, 5, 3, 10), False),  # failing: it adds nothing
+        (None, False),
+    ],
+)
+def test_an_hpa_answering_the_load_is_left_to_answer_it(
+    hpa: AutoscalerState | None, absorbing: bool
+) -> None:
+    memory = GuardMemory(last_change_at=NOW - 10, rolled_at=NOW - 10)
+    verdict = decide(
+        inp(
+            current_hourly=1.0,
+            observed_p99_ms=39.0,
+            memory=memory,
+            autoscaler=hpa,
+            metrics_window_s=60.0,
+            startup_seconds=60.0,
+        )
+    )
+    if absorbing:  # the normal rules apply: a change 10 s after the last one waits
+        assert verdict.outcome == "Held" and verdict.reason != "SLOAtRisk"
+    else:
+        assert verdict.outcome == "Applied" and verdict.reason == "SLOAtRisk"
 
 
 def test_slo_at_risk_does_not_retry_a_rolled_back_configuration() -> None:
