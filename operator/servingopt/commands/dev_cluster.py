@@ -30,6 +30,12 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser], help: s
     up = sub.add_parser("up", help="start a cluster (foreground unless --detach)")
     up.add_argument("--detach", "-d", action="store_true", help="start and return")
     up.add_argument("--prometheus", action="store_true", help="also start Prometheus")
+    up.add_argument(
+        "--adapter",
+        action="store_true",
+        help="also start prometheus-adapter as the custom metrics API (implies --prometheus), "
+        "with `servingopt adapter-config`'s rules",
+    )
     up.add_argument("--pools", type=Path, help="node pools YAML (default: the shipped one)")
     up.add_argument("--nodes-per-pool", type=int, help="nodes per pool and capacity type")
     up.add_argument("--bin-dir", type=Path, help="control-plane binaries (default: build)")
@@ -73,7 +79,9 @@ def _up(args: argparse.Namespace) -> int:
         nodes_per_pool=args.nodes_per_pool,
         detach=args.detach,
     )
-    cluster.up(with_prometheus=args.prometheus)
+    cluster.up(with_prometheus=args.prometheus or args.adapter)
+    if args.adapter:
+        cluster.start_adapter()
     if args.detach:
         _print_env(cluster)
         print(f"# stop with: servingopt dev-cluster down --name {args.name}", file=sys.stderr)
