@@ -201,9 +201,9 @@ def test_the_hpa_scales_through_the_adapter_and_reports_its_failure(
         wait_until(
             lambda: pods_by_pool(kubectl) == {pool: replicas(kubectl)}, 120, f"pods on {pool}"
         )
-    finally:
-        print("pods per pool:", pods_by_pool(kubectl), "replicas:", replicas(kubectl))
+    except TimeoutError:
         print(kubectl.run("get", "pods", "-o", "wide").stdout)
+        raise
     up = replicas(kubectl)
     print(f"scaled up {low} -> {up} at {demand.rps:.0f} req/s")
 
