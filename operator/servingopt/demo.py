@@ -123,6 +123,7 @@ class LoopState:
     rollout_done: bool = False
     hpa: str | None = None
     hpa_in_bounds: bool = False
+    hpa_active: bool = False
     savings_percent: float | None = None
     projected_hourly: float | None = None
     current_hourly: float | None = None
@@ -171,6 +172,7 @@ class LoopState:
             (self.running_on_new_pool, "every pod Running on that pool, rollout complete"),
             (self.hpa is not None, "the HPA owned by the ModelServing"),
             (self.hpa_in_bounds, "the Deployment's replicas within the HPA's bounds"),
+            (self.hpa_active, "the HPA reading its metric through the custom metrics API"),
             (self.saving, "status.cost showing projected $/h below the baseline"),
         ]
         if observed:
@@ -221,6 +223,10 @@ def loop_state(items: list[dict[str, Any]], nodes: dict[str, str]) -> LoopState:
     hpa_in_bounds = bool(owned) and (
         bounds.get("minReplicas", 1) <= (want or 0) <= bounds.get("maxReplicas", 0)
     )
+    hpa_conditions = owned[0].get("status", {}).get("conditions", []) if owned else []
+    hpa_active = any(
+        c.get("type") == "ScalingActive" and c.get("status") == "True" for c in hpa_conditions
+    )
     return LoopState(
         applied_pool=applied.get("pool"),
         template_pool=(template.get("nodeSelector") or {}).get(POOL_LABEL),
@@ -229,6 +235,7 @@ def loop_state(items: list[dict[str, Any]], nodes: dict[str, str]) -> LoopState:
         rollout_done=rollout_done,
         hpa=hpa,
         hpa_in_bounds=hpa_in_bounds,
+        hpa_active=hpa_active,
         savings_percent=cost.get("savingsPercent"),
         projected_hourly=cost.get("projectedHourly"),
         current_hourly=cost.get("currentHourly"),
@@ -279,18 +286,19 @@ class Demo:
             pass
         self.say(
             f"starting dev cluster {self.args.name!r}: etcd, kube-apiserver, "
-            "controller-manager, scheduler, kwok node pools, Prometheus"
+            "controller-manager, scheduler, kwok node pools, Prometheus, prometheus-adapter"
         )
         self.cluster = DevCluster(
             name=self.args.name, bin_dir=self.args.bin_dir, detach=self.args.keep, log=self._quiet
         )
         self.cluster.up(with_prometheus=True)
+        self.cluster.start_adapter()  # the custom metrics API the HPA scales through
         self.kubectl = self.cluster.kubectl(NAMESPACE)
         self.prometheus = self.cluster.prometheus
         nodes = self.kubectl.json("get", "nodes")["items"]
         self.say(
             f"cluster up in {self.cluster.startup_seconds:.1f} s: {len(nodes)} kwok nodes, "
-            f"Prometheus at {self.prometheus.url}"
+            f"Prometheus at {self.prometheus.url}, custom metrics API from prometheus-adapter"
         )
 
     def _quiet(self, message: str) -> None:

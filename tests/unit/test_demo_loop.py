@@ -26,6 +26,7 @@ def items(
     pods: tuple[tuple[str, str], ...] = (("a", "t4-0"), ("b", "t4-1")),
     replicas: int = 2,
     hpa_bounds: tuple[int, int] | None = (1, 2),
+    hpa_active: str = "True",
     projected: float = 0.53,
     current: float | None = 1.05,
     deleting: tuple[str, ...] = (),
@@ -76,6 +77,7 @@ def items(
                 "kind": "HorizontalPodAutoscaler",
                 "metadata": {"name": "m", "ownerReferences": [{"uid": "u1"}]},
                 "spec": {"minReplicas": hpa_bounds[0], "maxReplicas": hpa_bounds[1]},
+                "status": {"conditions": [{"type": "ScalingActive", "status": hpa_active}]},
             }
         )
     return out
@@ -96,6 +98,7 @@ def test_each_missing_piece_is_named() -> None:
         "Running on that pool": items(pods=(("a", "t4-0"), ("b", "v100-0"))),
         "owned by the ModelServing": items(hpa_bounds=None),
         "within the HPA's bounds": items(hpa_bounds=(1, 1)),
+        "custom metrics API": items(hpa_active="False"),
         "below the baseline": items(projected=9.5),
         "re-plan reporting the current": items(current=9.18),
         "no re-plan yet": items(current=None),
