@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Annotated, ClassVar, Literal
 
 from pydantic import Field
@@ -11,10 +13,11 @@ from .modelserving import InstanceTypeName, Name
 from .names import LabelValue, QualifiedName
 
 TaintEffect = Literal["NoSchedule", "PreferNoSchedule", "NoExecute"]
+PlacementPreset = Literal["Karpenter", "EKS", "GKE", "AKS", "Custom"]
 
-LABEL_CAPACITY_TYPE = "karpenter.sh/capacity-type"
+LABEL_CAPACITY_TYPE = "karpenter.sh/capacity-type"  # the Karpenter preset's
 LABEL_INSTANCE_TYPE = "node.kubernetes.io/instance-type"
-LABEL_POOL = "servingopt.io/pool"
+LABEL_POOL = "servingopt.io/pool"  # the Karpenter preset's pool label
 LABEL_GPU_PRODUCT = "nvidia.com/gpu.product"
 RESOURCE_GPU = "nvidia.com/gpu"
 
@@ -43,6 +46,102 @@ class Taint(ApiModel):
     """`NoSchedule`, `PreferNoSchedule` or `NoExecute`."""
 
 
+class Placement(ApiModel):
+    """Which node labels (and taints) select a pool and a capacity type.
+
+    A preset fills every field for one platform; a field set beside it overrides the
+    preset's value. `Karpenter` (the default): pools by `servingopt.io/pool` (set it in
+    each NodePool's `spec.template.metadata.labels`), capacity by
+    `karpenter.sh/capacity-type` `on-demand`/`spot`. `EKS` (managed node groups): pools
+    by `eks.amazonaws.com/nodegroup`, capacity by `eks.amazonaws.com/capacityType`
+    `ON_DEMAND`/`SPOT`. `GKE`: pools by `cloud.google.com/gke-nodepool`, spot nodes by
+    `cloud.google.com/gke-spot: "true"` (on-demand nodes carry no such label, so on-demand
+    pods are not pinned by it; taint spot pools `cloud.google.com/gke-spot=true:NoSchedule`
+    as GKE recommends, and servingopt adds the toleration to spot pods). `AKS`: pools by
+    `kubernetes.azure.com/agentpool`, spot nodes by `kubernetes.azure.com/scalesetpriority:
+    spot` and AKS's own spot taint, which servingopt tolerates on spot pods. `Custom`: no
+    preset; set the fields."""
+
+    preset: PlacementPreset = "Karpenter"
+    """The platform whose node labels select pools and capacity types."""
+    pool_label: QualifiedName | None = None
+    """Node label whose value is the pool name (the catalog's `pool`)."""
+    capacity_type_label: QualifiedName | None = None
+    """Node label whose value tells on-demand from spot nodes."""
+    on_demand_value: LabelValue | None = None
+    """Its value on on-demand nodes. Empty: on-demand nodes lack the label (GKE, AKS)."""
+    spot_value: LabelValue | None = None
+    """Its value on spot nodes."""
+    spot_taints: Annotated[list[Taint], Field(max_length=8)] | None = None
+    """Taints on spot nodes; servingopt adds matching tolerations to spot pods."""
+
+    def resolved(self) -> ResolvedPlacement:
+        """The preset's values with the fields set here on top."""
+        base = PLACEMENT_PRESETS.get(self.preset, PLACEMENT_PRESETS["Custom"])
+        return ResolvedPlacement(
+            pool_label=self.pool_label or base.pool_label,
+            capacity_type_label=self.capacity_type_label or base.capacity_type_label,
+            on_demand_value=(
+                self.on_demand_value if self.on_demand_value is not None else base.on_demand_value
+            ),
+            spot_value=self.spot_value if self.spot_value is not None else base.spot_value,
+            spot_taints=base.spot_taints if self.spot_taints is None else tuple(self.spot_taints),
+        )
+
+
+@dataclass(frozen=True)
+class ResolvedPlacement:
+    """A placement with every value known ("" for a capacity value: label absent)."""
+
+    pool_label: str
+    capacity_type_label: str
+    on_demand_value: str
+    spot_value: str
+    spot_taints: tuple[Taint, ...] = ()
+
+    def capacity_labels(self, capacity_type: str) -> dict[str, str]:
+        """The nodeSelector entry choosing a capacity type (none where nodes lack it)."""
+        value = self.spot_value if capacity_type == "spot" else self.on_demand_value
+        return {self.capacity_type_label: value} if value else {}
+
+    def capacity_type_of(self, labels: Mapping[str, str]) -> str | None:
+        """`spot` or `on-demand` from a node's (or a selector's) labels; None when the
+        labels do not say (only where on-demand nodes carry a value of their own)."""
+        value = labels.get(self.capacity_type_label)
+        if value is not None and value == self.spot_value:
+            return "spot"
+        if value is not None and value == self.on_demand_value:
+            return "on-demand"
+        return "on-demand" if not self.on_demand_value else None
+
+    @property
+    def keys(self) -> set[str]:
+        return {self.pool_label, self.capacity_type_label}
+
+
+PLACEMENT_PRESETS: dict[str, ResolvedPlacement] = {
+    "Karpenter": ResolvedPlacement(LABEL_POOL, LABEL_CAPACITY_TYPE, "on-demand", "spot"),
+    "EKS": ResolvedPlacement(
+        "eks.amazonaws.com/nodegroup", "eks.amazonaws.com/capacityType", "ON_DEMAND", "SPOT"
+    ),
+    "GKE": ResolvedPlacement(
+        "cloud.google.com/gke-nodepool",
+        "cloud.google.com/gke-spot",
+        "",
+        "true",
+        (Taint(key="cloud.google.com/gke-spot", value="true", effect="NoSchedule"),),
+    ),
+    "AKS": ResolvedPlacement(
+        "kubernetes.azure.com/agentpool",
+        "kubernetes.azure.com/scalesetpriority",
+        "",
+        "spot",
+        (Taint(key="kubernetes.azure.com/scalesetpriority", value="spot", effect="NoSchedule"),),
+    ),
+    "Custom": ResolvedPlacement(LABEL_POOL, LABEL_CAPACITY_TYPE, "on-demand", "spot"),
+}
+
+
 class InstanceType(ApiModel):
     """One instance type: size, price and how pods land on it."""
 
@@ -58,7 +157,7 @@ class InstanceType(ApiModel):
     name: InstanceTypeName
     """Instance type name, e.g. `g4dn.xlarge`."""
     pool: Name
-    """Node pool the type belongs to (selected with the `servingopt.io/pool` label)."""
+    """Node pool the type belongs to (selected with the placement's pool label)."""
     vcpu: Annotated[float, Field(gt=0, le=1024)]
     """vCPUs per instance."""
     memory_gi_b: Annotated[float, Field(gt=0, le=65536)]
@@ -90,13 +189,13 @@ class InstanceType(ApiModel):
         """Price for a capacity type, or None if not offered."""
         return self.spot_hourly if capacity_type == "spot" else self.on_demand_hourly
 
-    def selector(self, capacity_type: str) -> dict[str, str]:
+    def selector(self, capacity_type: str, placement: ResolvedPlacement) -> dict[str, str]:
         """The nodeSelector that lands a pod on this type with this capacity type."""
         return {
             **self.node_labels,
             LABEL_INSTANCE_TYPE: self.name,
-            LABEL_POOL: self.pool,
-            LABEL_CAPACITY_TYPE: capacity_type,
+            placement.pool_label: self.pool,
+            **placement.capacity_labels(capacity_type),
         }
 
 
@@ -114,6 +213,8 @@ class InstanceCatalogSpec(ApiModel):
         Field(min_length=1, json_schema_extra=list_map("name", max_items=512)),
     ]
     """Instance types, unique by name."""
+    placement: Placement = Placement()
+    """Which node labels select a pool and a capacity type (a platform preset)."""
 
 
 class InstanceCatalog(ApiModel):
@@ -127,3 +228,7 @@ class InstanceCatalog(ApiModel):
     def by_name(self) -> dict[str, InstanceType]:
         """Instance types keyed by name."""
         return {t.name: t for t in self.spec.instance_types}
+
+    @property
+    def placement(self) -> ResolvedPlacement:
+        return self.spec.placement.resolved()

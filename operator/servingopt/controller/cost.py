@@ -24,7 +24,6 @@ from typing import Any
 from kubernetes.utils.quantity import parse_quantity
 
 from servingopt.api.instancecatalog import (
-    LABEL_CAPACITY_TYPE,
     LABEL_INSTANCE_TYPE,
     RESOURCE_GPU,
     InstanceCatalog,
@@ -54,7 +53,7 @@ def node_price(node: Mapping[str, Any], catalog: InstanceCatalog) -> float | Non
     itype = catalog.by_name().get(labels.get(LABEL_INSTANCE_TYPE, ""))
     if itype is None:
         return None
-    capacity = labels.get(LABEL_CAPACITY_TYPE, "on-demand")
+    capacity = catalog.placement.capacity_type_of(labels) or "on-demand"
     return itype.hourly_price(capacity) or itype.on_demand_hourly
 
 

@@ -10,11 +10,14 @@ from typing import Any
 
 import yaml
 
+from servingopt.api.instancecatalog import PLACEMENT_PRESETS, ResolvedPlacement
+
 MAX_PODS = 110
 KWOK_ANNOTATION = "kwok.x-k8s.io/node"
 GPU_RESOURCE = "nvidia.com/gpu"
 GPU_TAINT = {"key": GPU_RESOURCE, "value": "true", "effect": "NoSchedule"}
 POOL_LABEL = "servingopt.io/pool"
+KARPENTER = PLACEMENT_PRESETS["Karpenter"]
 
 
 @dataclass(frozen=True)
@@ -101,16 +104,24 @@ def capacity(pool: Pool) -> dict[str, str]:
     return out
 
 
-def node_labels(pool: Pool, capacity_type: str, zone: str, name: str) -> dict[str, str]:
+def node_labels(
+    pool: Pool,
+    capacity_type: str,
+    zone: str,
+    name: str,
+    placement: ResolvedPlacement = KARPENTER,
+) -> dict[str, str]:
+    """A node's labels as the platform of ``placement`` sets them (Karpenter's by
+    default: ``karpenter.sh/capacity-type`` and ``servingopt.io/pool``)."""
     labels = {
         "kubernetes.io/hostname": name,
         "kubernetes.io/os": "linux",
         "kubernetes.io/arch": "amd64",
         "node.kubernetes.io/instance-type": pool.instance_type,
-        "karpenter.sh/capacity-type": capacity_type,
         "topology.kubernetes.io/region": zone[:-1],
         "topology.kubernetes.io/zone": zone,
-        POOL_LABEL: pool.name,
+        placement.pool_label: pool.name,
+        **placement.capacity_labels(capacity_type),
         "type": "kwok",
     }
     if pool.gpu:
@@ -120,17 +131,26 @@ def node_labels(pool: Pool, capacity_type: str, zone: str, name: str) -> dict[st
     return labels
 
 
-def node_manifest(pool: Pool, capacity_type: str, index: int, zone: str) -> dict[str, Any]:
+def node_manifest(
+    pool: Pool,
+    capacity_type: str,
+    index: int,
+    zone: str,
+    placement: ResolvedPlacement = KARPENTER,
+) -> dict[str, Any]:
     name = f"{pool.name}-{capacity_type}-{index}"
     spec: dict[str, Any] = {}
-    if pool.gpu:
-        spec["taints"] = [dict(GPU_TAINT)]
+    taints = [dict(GPU_TAINT)] if pool.gpu else []
+    if capacity_type == "spot":  # the platform's own spot taints (GKE as advised, AKS)
+        taints += [t.model_dump(exclude_none=True) for t in placement.spot_taints]
+    if taints:
+        spec["taints"] = taints
     return {
         "apiVersion": "v1",
         "kind": "Node",
         "metadata": {
             "name": name,
-            "labels": node_labels(pool, capacity_type, zone, name),
+            "labels": node_labels(pool, capacity_type, zone, name, placement),
             "annotations": {KWOK_ANNOTATION: "fake", "node.alpha.kubernetes.io/ttl": "0"},
         },
         "spec": spec,

@@ -26,12 +26,11 @@ from kubernetes.utils.quantity import parse_quantity
 
 from servingopt.api.base import API_VERSION
 from servingopt.api.instancecatalog import (
-    LABEL_CAPACITY_TYPE,
     LABEL_INSTANCE_TYPE,
-    LABEL_POOL,
     RESOURCE_GPU,
     InstanceCatalog,
     InstanceType,
+    ResolvedPlacement,
 )
 from servingopt.api.modelserving import ModelServingSpec, Resources, Variant
 from servingopt.values import ServingConfig, canonical_behavior, held_target
@@ -60,15 +59,16 @@ def serving_container(deployment: Mapping[str, Any], preferred: str | None = Non
 
 
 def pool_label_keys(catalog: InstanceCatalog) -> set[str]:
-    """Node-selector keys that choose a pool (servingopt's and the catalog's)."""
-    keys = {LABEL_INSTANCE_TYPE, LABEL_POOL, LABEL_CAPACITY_TYPE}
+    """Node-selector keys that choose a pool (the placement's and the catalog's)."""
+    keys = {LABEL_INSTANCE_TYPE, *catalog.placement.keys}
     for itype in catalog.spec.instance_types:
         keys.update(itype.node_labels)
     return keys
 
 
 def pool_taint_keys(catalog: InstanceCatalog) -> set[str]:
-    return {t.key for itype in catalog.spec.instance_types for t in itype.taints}
+    keys = {t.key for itype in catalog.spec.instance_types for t in itype.taints}
+    return keys | {t.key for t in catalog.placement.spot_taints}
 
 
 def _milli(value: int) -> str:
@@ -118,14 +118,20 @@ def observed_resources(container: Mapping[str, Any]) -> Resources:
 
 
 def tolerations_for(
-    itype: InstanceType, live: list[Body] | None, catalog: InstanceCatalog
+    itype: InstanceType,
+    live: list[Body] | None,
+    catalog: InstanceCatalog,
+    capacity_type: str | None = None,
 ) -> list[Body]:
-    """The user's tolerations that are not about pools, plus the target pool's."""
+    """The user's tolerations that are not about pools, plus the target pool's (and the
+    spot nodes' taints for a spot pod)."""
     pool_keys = pool_taint_keys(catalog)
     kept = [t for t in (live or []) if t.get("key") not in pool_keys]
+    taints = [*itype.taints]
+    if capacity_type == "spot":
+        taints += [t for t in catalog.placement.spot_taints if t not in taints]
     ours = [
-        {"key": t.key, "operator": "Equal", "value": t.value, "effect": t.effect}
-        for t in itype.taints
+        {"key": t.key, "operator": "Equal", "value": t.value, "effect": t.effect} for t in taints
     ]
     return kept + ours
 
@@ -195,8 +201,10 @@ def deployment_apply(
         "spec": {
             "template": {
                 "spec": {
-                    "nodeSelector": node_selector(itype, config.capacity_type),
-                    "tolerations": tolerations_for(itype, pod_spec.get("tolerations"), catalog),
+                    "nodeSelector": node_selector(itype, config.capacity_type, catalog),
+                    "tolerations": tolerations_for(
+                        itype, pod_spec.get("tolerations"), catalog, config.capacity_type
+                    ),
                     "containers": [patch_container],
                 }
             }
@@ -204,12 +212,15 @@ def deployment_apply(
     }
 
 
-def node_selector(itype: InstanceType, capacity_type: str | None) -> dict[str, str]:
+def node_selector(
+    itype: InstanceType, capacity_type: str | None, catalog: InstanceCatalog
+) -> dict[str, str]:
     """The pool's selector; without a capacity type (a workload as first found, which
     did not pin one) the capacity-type key is left out."""
-    selector = itype.selector(capacity_type or "on-demand")
+    placement = catalog.placement
+    selector = itype.selector(capacity_type or "on-demand", placement)
     if capacity_type is None:
-        del selector[LABEL_CAPACITY_TYPE]
+        selector.pop(placement.capacity_type_label, None)
     return selector
 
 
@@ -220,7 +231,7 @@ def stale_selector_keys(
     itype = catalog.by_name().get(config.instance_type or "")
     if itype is None:
         return []
-    wanted = node_selector(itype, config.capacity_type)
+    wanted = node_selector(itype, config.capacity_type, catalog)
     live = deployment.get("spec", {}).get("template", {}).get("spec", {}).get("nodeSelector") or {}
     keys = pool_label_keys(catalog)
     return sorted(k for k in live if k in keys and k not in wanted)
@@ -427,8 +438,9 @@ def observed_config(
     pod_spec = deployment.get("spec", {}).get("template", {}).get("spec", {})
     selector = pod_spec.get("nodeSelector") or {}
     types = catalog.by_name()
+    placement = catalog.placement
     itype_name = selector.get(LABEL_INSTANCE_TYPE)
-    pool = selector.get(LABEL_POOL)
+    pool = selector.get(placement.pool_label)
     if itype_name is None and pool is not None:
         in_pool = [t.name for t in catalog.spec.instance_types if t.pool == pool]
         itype_name = in_pool[0] if len(in_pool) == 1 else None
@@ -466,7 +478,7 @@ def observed_config(
     return ServingConfig(
         instance_type=itype_name,
         pool=pool,
-        capacity_type=selector.get(LABEL_CAPACITY_TYPE),
+        capacity_type=_selected_capacity(selector, placement),
         variant=observed_variant(spec, container),
         min_replicas=min_r,
         max_replicas=max_r,
@@ -477,6 +489,17 @@ def observed_config(
         cache_enabled=cache_enabled,
         cache_size_mib=cache_size,
     )
+
+
+def _selected_capacity(selector: Mapping[str, str], placement: ResolvedPlacement) -> str | None:
+    """The capacity type a pod template pins. Where on-demand nodes lack the label (GKE,
+    AKS), a template pinned to a pool without it runs on-demand; otherwise a template
+    without the label pins none (None)."""
+    if placement.capacity_type_label in selector:
+        return placement.capacity_type_of(selector)
+    if not placement.on_demand_value and placement.pool_label in selector:
+        return "on-demand"
+    return None
 
 
 def rollout_in_flight(deployment: Mapping[str, Any]) -> bool:

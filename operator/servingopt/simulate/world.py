@@ -257,13 +257,14 @@ def initial_config_from_workload(
     container = containers[0]
     env = {e.get("name"): str(e.get("value", "")) for e in container.get("env") or []}
     fallback = default_initial_config(scenario)
+    placement = scenario.catalog.placement
     instance = selector.get("node.kubernetes.io/instance-type")
-    pool = selector.get("servingopt.io/pool")
+    pool = selector.get(placement.pool_label)
     if not instance and pool:
         instance = next(
             (t.name for t in scenario.catalog.spec.instance_types if t.pool == pool), None
         )
-    capacity = selector.get("karpenter.sh/capacity-type", "on-demand")
+    capacity = placement.capacity_type_of(selector) or "on-demand"
     variant = fallback.variant
     for v in scenario.spec.variants or []:
         if v.image and v.image == container.get("image"):
