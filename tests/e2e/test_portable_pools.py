@@ -21,7 +21,8 @@ from servingopt.devcluster import pools as pools_mod
 
 EKS = PLACEMENT_PRESETS["EKS"]
 DEPLOY = "resnet50-classifier"
-TYPES = ("g4dn.xlarge", "p3.2xlarge")  # the node groups this cluster has
+TYPES = ("g4dn.xlarge", "g5.xlarge", "p3.2xlarge", "c6i.2xlarge")  # the sample's
+GROUPS = ["gpu-t4", "gpu-v100"]  # the node groups this cluster has: the only candidates
 NODES = {("gpu-v100", "on-demand"): 3, ("gpu-t4", "on-demand"): 4, ("gpu-t4", "spot"): 4}
 
 
@@ -42,7 +43,7 @@ def eks_nodes(admin_kubectl: Kubectl) -> Iterator[list[str]]:
 
 @pytest.fixture
 def eks_policy(installed: Kubectl, namespace: str) -> Iterator[str]:
-    """An EKS-labelled catalog with this cluster's two node groups, and a policy using it."""
+    """An EKS-labelled catalog of the sample's instance types, and a policy using it."""
     default = yaml.safe_load((ROOT / "deploy/catalog/default-instancecatalog.yaml").read_text())
     catalog = copy.deepcopy(default)
     catalog["metadata"] = {"name": f"eks-{namespace}"}
@@ -96,7 +97,9 @@ def test_an_eks_catalog_moves_pods_between_eks_node_groups(
     pod["nodeSelector"] = {EKS.pool_label: "gpu-v100"}  # as an EKS user pins a node group
     kubectl.apply(deployment)
     wait_until(lambda: node_groups(kubectl) == {"gpu-v100": 3}, 90, "pods on the V100 group")
-    kubectl.apply(modelserving(eks_policy))
+    ms = modelserving(eks_policy)
+    ms["spec"]["candidates"]["pools"] = GROUPS
+    kubectl.apply(ms)
 
     status = wait_until(
         lambda: kubectl.json("get", "modelserving", DEPLOY).get("status", {}).get("applied"),
