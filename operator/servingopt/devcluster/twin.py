@@ -36,7 +36,7 @@ from typing import Any
 
 import yaml
 
-from servingopt.api.instancecatalog import LABEL_INSTANCE_TYPE, LABEL_POOL
+from servingopt.api.instancecatalog import LABEL_INSTANCE_TYPE, LABEL_POOL, PLACEMENT_PRESETS
 from servingopt.api.modelserving import ModelServingSpec, Variant
 from servingopt.model import LatencyProfile, predict
 
@@ -288,13 +288,19 @@ def ready_pods(
             PodState(
                 name=meta["name"],
                 instance_type=labels.get(LABEL_INSTANCE_TYPE, "unknown"),
-                pool=labels.get(LABEL_POOL, "unknown"),
+                pool=pool_of(labels),
                 variant=variant_of(container, spec.variants or ()),
                 max_batch=_int(env.get(names.max_batch_size), 1),
                 max_delay_ms=_int(env.get(names.max_queue_delay_microseconds), 0) / 1000.0,
             )
         )
     return sorted(out, key=lambda p: p.name)
+
+
+def pool_of(labels: Mapping[str, str]) -> str:
+    """A node's pool, by the pool label of whichever platform labelled it."""
+    keys = dict.fromkeys([LABEL_POOL, *(p.pool_label for p in PLACEMENT_PRESETS.values())])
+    return next((labels[k] for k in keys if k in labels), "unknown")
 
 
 def _int(value: str | None, default: int) -> int:

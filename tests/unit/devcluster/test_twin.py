@@ -274,3 +274,12 @@ def test_twin_follows_the_pods_and_serves_one_endpoint_each() -> None:
         assert len(published) == 2
     finally:
         twin.stop()
+
+
+def test_a_nodes_pool_is_read_from_any_platforms_pool_label() -> None:
+    from servingopt.devcluster.twin import pool_of
+
+    assert pool_of({"servingopt.io/pool": "gpu-t4"}) == "gpu-t4"
+    assert pool_of({"eks.amazonaws.com/nodegroup": "gpu-a10g"}) == "gpu-a10g"
+    assert pool_of({"cloud.google.com/gke-nodepool": "l4-pool"}) == "l4-pool"
+    assert pool_of({"kubernetes.io/hostname": "n"}) == "unknown"
