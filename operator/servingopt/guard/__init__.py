@@ -5,15 +5,7 @@ controller executes them and nothing here does I/O or reads a clock. The configu
 it compares are :class:`servingopt.values.ServingConfig`.
 """
 
-from .core import (
-    GuardInput,
-    absorbing,
-    decide,
-    in_any_window,
-    in_window,
-    learning_since,
-    settle,
-)
+from .core import GuardInput, decide, in_any_window, in_window, learning_since, settle
 from .types import (
     ApplyConfig,
     Command,
@@ -31,7 +23,6 @@ __all__ = [
     "ReleaseWorkload",
     "RemoveOwnedHpa",
     "Verdict",
-    "absorbing",
     "decide",
     "in_any_window",
     "in_window",

@@ -32,13 +32,7 @@ from servingopt.api.servingpolicy import MaintenanceWindow, ServingPolicySpec
 from servingopt.values import AutoscalerState, Proposal, ServingConfig
 
 from .payback import Payback, payback
-from .types import (
-    ApplyConfig,
-    GuardMemory,
-    ReleaseWorkload,
-    RemoveOwnedHpa,
-    Verdict,
-)
+from .types import ApplyConfig, GuardMemory, ReleaseWorkload, RemoveOwnedHpa, Verdict
 
 TARGET_TOLERANCE = 0.05  # HPA targets closer than this to the current one are not a change
 AT_RISK_FRACTION = 0.9  # observed p99 above this share of the SLO counts as "at risk"

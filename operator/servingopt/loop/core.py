@@ -17,14 +17,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from servingopt.api import InstanceCatalog, ModelServingSpec, ServingPolicySpec
-from servingopt.guard import (
-    GuardInput,
-    GuardMemory,
-    Verdict,
-    decide,
-    learning_since,
-    settle,
-)
+from servingopt.guard import GuardInput, GuardMemory, Verdict, decide, learning_since, settle
 from servingopt.values import (
     AutoscalerState,
     CorrectionKey,
