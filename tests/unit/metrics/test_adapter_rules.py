@@ -103,3 +103,10 @@ def test_the_command_names_bad_input(tmp_path: Path) -> None:
     assert proc.returncode == 2
     assert "ModelServing/x" in proc.stderr and "spec" in proc.stderr
     assert cli("--preset", "nope").returncode == 2
+
+
+def test_the_shipped_rules_are_what_the_command_prints() -> None:
+    shipped = yaml.safe_load((ROOT / "deploy/adapter/config.yaml").read_text())
+    proc = cli()
+    assert proc.returncode == 0, proc.stderr
+    assert shipped == yaml.safe_load(proc.stdout), "regenerate: servingopt adapter-config"
