@@ -11,19 +11,8 @@ import pytest
 from e2e_support import Exporter, Operator, modelserving, workload
 
 from servingopt.devcluster import Kubectl, wait_until
-from servingopt.devcluster.keda import keda_crds_dir
 
 DEPLOY = "resnet50-classifier"
-
-
-@pytest.fixture(scope="session")
-def keda_crds(admin_kubectl: Kubectl) -> Kubectl:
-    crd = keda_crds_dir() / "keda.sh_scaledobjects.yaml"
-    admin_kubectl.run("apply", "--server-side", "-f", str(crd))
-    admin_kubectl.run(
-        "wait", "--for=condition=Established", "--timeout=60s", "crd/scaledobjects.keda.sh"
-    )
-    return admin_kubectl
 
 
 def ready(kubectl: Kubectl) -> dict[str, Any]:

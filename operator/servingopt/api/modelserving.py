@@ -19,6 +19,7 @@ from .names import (
 
 Preset = Literal["generic", "triton", "kserve", "vllm"]
 ScalingMetric = Literal["RequestsPerSecond", "Concurrency", "CPUUtilization"]
+ScalingEngine = Literal["HPA", "KEDA"]
 CacheMode = Literal["Auto", "On", "Off"]
 SloState = Literal["Met", "AtRisk", "Breached", "Unknown"]
 ConditionStatus = Literal["True", "False", "Unknown"]
@@ -255,6 +256,11 @@ class Autoscaling(ApiModel):
     """Never fewer replicas than this."""
     max_replicas: Annotated[int, Field(ge=1, le=10000)] = 20
     """Never more replicas than this."""
+    engine: ScalingEngine = "HPA"
+    """Who scales the Deployment. `HPA`: an HPA servingopt owns, reading a Pods metric
+    through a custom-metrics adapter. `KEDA`: a KEDA ScaledObject servingopt owns, with a
+    Prometheus trigger (the operator's Prometheus and the preset's query) and the same
+    bounds, target and behavior; KEDA makes the HPA."""
     metric: ScalingMetric = "RequestsPerSecond"
     """What the HPA scales on. `RequestsPerSecond` and `Concurrency` are Pods metrics
     served by a custom-metrics adapter; `CPUUtilization` needs none."""

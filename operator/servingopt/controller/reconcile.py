@@ -42,6 +42,7 @@ from servingopt.loop import (
     corrections_from_dict,
     corrections_to_dict,
 )
+from servingopt.metrics import promql
 from servingopt.metrics.exported import OperatorMetrics
 from servingopt.metrics.source import MetricSource, SampleRequest
 from servingopt.values import MetricsSample, ServingConfig
@@ -53,6 +54,8 @@ log = logging.getLogger("servingopt.controller")
 
 EventPoster = Callable[[Mapping[str, Any], str, str, str], None]
 NO_PROMETHEUS = "NoPrometheus"
+#: The rate window of a KEDA trigger (what the planner assumes an autoscaler sees).
+KEDA_WINDOW_S = 60
 
 
 def _default_planner() -> Planner:
@@ -319,11 +322,18 @@ async def _reconcile(deps: Deps, body: Mapping[str, Any], now: float) -> Result:
     memory = GuardMemory.from_dict(saved.get("guard") or {})
     applied_meta = saved.get("applied") or {}
     container = _container(body)
-    if state.owned_hpa is None and ctx.ms.spec.mode == "Auto" and applied_meta.get("config"):
-        state = await _recreate_hpa(deps, body, spec, state, applied_meta, now)
+    engine = spec.autoscaling.engine
+    trigger = _trigger(ctx)
+    if (
+        state.owned_autoscaler(engine) is None
+        and ctx.ms.spec.mode == "Auto"
+        and applied_meta.get("config")
+    ):
+        state = await _recreate_autoscaler(deps, body, spec, state, applied_meta, now, trigger)
+    owned = state.owned_autoscaler(engine)
     current = m.observed_config(
         state.deployment,
-        state.owned_hpa,
+        owned,
         spec,
         catalog,
         container_name=container,
@@ -359,9 +369,7 @@ async def _reconcile(deps: Deps, body: Mapping[str, Any], now: float) -> Result:
         ),
         namespace_other_hourly=others,
         autoscaler=(
-            autoscaler_health.state_of(state.owned_hpa, state.deployment)
-            if state.owned_hpa is not None
-            else None
+            autoscaler_health.state_of(owned, state.deployment) if owned is not None else None
         ),
     )
     out = loop.step(inp, deps.planner)
@@ -393,7 +401,7 @@ async def _reconcile(deps: Deps, body: Mapping[str, Any], now: float) -> Result:
             verdict.reason,
             "; ".join(proposal.config.changes_from(current)),
         )
-    writes, verdict = await _execute(deps, body, spec, catalog, verdict, container, memory)
+    writes, verdict = await _execute(deps, body, spec, catalog, verdict, container, memory, trigger)
     if verdict.outcome in ("Applied", "RolledBack") and verdict.target is not None:
         applied_meta = {
             "config": verdict.target.to_dict(),
@@ -430,7 +438,7 @@ async def _reconcile(deps: Deps, body: Mapping[str, Any], now: float) -> Result:
         applied_generation=applied_meta.get("generation"),
         extra_conditions={
             **_overwritten_condition(overwritten, applied_meta.get("at")),
-            **_autoscaler_condition(state.owned_hpa),
+            **_autoscaler_condition(owned),
         },
     )
     new_state: dict[str, Any] = {
@@ -493,27 +501,50 @@ def _overwritten_condition(changes: str, applied_at: str | None) -> dict[str, tu
     return {"Optimized": ("False", "Overwritten", message[:1024])}
 
 
-async def _recreate_hpa(
+def _trigger(ctx: Context) -> m.TriggerSource | None:
+    """What a KEDA ScaledObject's Prometheus trigger reads (engine KEDA only): the
+    operator's Prometheus for this ModelServing and the preset's demand over its labels."""
+    assert ctx.ms is not None
+    spec = ctx.ms.spec
+    if spec.autoscaling.engine != "KEDA" or not ctx.prometheus_url:
+        return None
+    preset = promql.preset(spec.metrics.preset)
+    if spec.autoscaling.metric == "Concurrency":
+        query = preset.concurrency_query(ctx.labels, KEDA_WINDOW_S) or ""
+    else:
+        query = preset.demand_query(ctx.labels, KEDA_WINDOW_S)
+    return m.TriggerSource(ctx.prometheus_url, query)
+
+
+async def _recreate_autoscaler(
     deps: Deps,
     body: Mapping[str, Any],
     spec: ModelServingSpec,
     state: io.ClusterState,
     applied_meta: Mapping[str, Any],
     now: float,
+    trigger: m.TriggerSource | None,
 ) -> io.ClusterState:
-    """The HPA servingopt applied is gone (deleted by hand, say): put it back as it was
-    applied, before deciding anything, so replicas stay bounded as planned."""
+    """The autoscaler servingopt applied is gone (deleted by hand, or the spec switched
+    engine): put it back as it was applied, with the spec's engine, before deciding
+    anything, so replicas stay bounded as planned."""
     config = ServingConfig.from_dict(dict(applied_meta["config"]))
+    keda = spec.autoscaling.engine == "KEDA"
     try:
-        await io.apply_hpa(deps.kube, body, spec, config)
+        await io.apply_autoscaler(deps.kube, body, spec, config, trigger)
     except (ApiError, io.WorkloadError, ValueError) as error:
-        log.warning("recreating the HPA failed: %s", error)
+        log.warning("recreating the autoscaler failed: %s", error)
         return state
-    hpa = await deps.kube.get(paths.hpa(body["metadata"]["namespace"], m.hpa_name(body)))
-    message = f"the HPA servingopt owns was deleted; recreated as applied ({config.summary()})"
-    log.info("%s/%s: %s", body["metadata"]["namespace"], body["metadata"]["name"], message)
-    await _event(deps, body, "Warning", "HpaRecreated", message, iso(now))
-    return replace(state, owned_hpa=hpa)
+    namespace, name = body["metadata"]["namespace"], m.hpa_name(body)
+    what = "ScaledObject" if keda else "HPA"
+    message = f"the {what} servingopt owns was missing; recreated as applied ({config.summary()})"
+    log.info("%s/%s: %s", namespace, body["metadata"]["name"], message)
+    await _event(
+        deps, body, "Warning", f"{'ScaledObject' if keda else 'Hpa'}Recreated", message, iso(now)
+    )
+    if keda:
+        return replace(state, owned_scaler=await deps.kube.get(paths.scaledobject(namespace, name)))
+    return replace(state, owned_hpa=await deps.kube.get(paths.hpa(namespace, name)))
 
 
 async def _event(
@@ -536,6 +567,7 @@ async def _execute(
     verdict: Verdict,
     container: str | None,
     before: GuardMemory,
+    trigger: m.TriggerSource | None = None,
 ) -> tuple[int, Verdict]:
     """Run the guard's commands. A failure turns the verdict into a held one (and,
     when nothing was written, the change is not remembered as made)."""
@@ -544,7 +576,7 @@ async def _execute(
         for command in verdict.commands:
             if isinstance(command, ApplyConfig):
                 writes += await io.apply_config(
-                    deps.kube, body, spec, command.config, catalog, container
+                    deps.kube, body, spec, command.config, catalog, container, trigger=trigger
                 )
             elif isinstance(command, RemoveOwnedHpa):
                 writes += await io.remove_owned_hpa(deps.kube, body)

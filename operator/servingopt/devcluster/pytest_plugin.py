@@ -9,6 +9,7 @@ Import the fixtures in a conftest.py (`from servingopt.devcluster.pytest_plugin 
 - `namespace` (per test): a fresh namespace, deleted afterwards.
 - `developer_kubectl`: the non-admin user, allowed only what its Role grants.
 - `prometheus` (session): a real Prometheus server started on first use.
+- `keda_crds` (session): KEDA's own CRDs (from its Go module) installed, no KEDA operator.
 - `custom_metrics` (session): prometheus-adapter serving the custom metrics API from
   that Prometheus, with `servingopt adapter-config`'s rules, started on first use.
 """
@@ -35,6 +36,7 @@ __all__ = [
     "custom_metrics",
     "dev_cluster",
     "developer_kubectl",
+    "keda_crds",
     "kubeconfig",
     "kubectl",
     "namespace",
@@ -103,3 +105,15 @@ def prometheus(dev_cluster: DevCluster) -> Prometheus:
 def custom_metrics(dev_cluster: DevCluster, prometheus: Prometheus) -> DevCluster:
     dev_cluster.start_adapter()
     return dev_cluster
+
+
+@pytest.fixture(scope="session")
+def keda_crds(admin_kubectl: Kubectl) -> Kubectl:
+    from servingopt.devcluster.keda import keda_crds_dir
+
+    crd = keda_crds_dir() / "keda.sh_scaledobjects.yaml"
+    admin_kubectl.run("apply", "--server-side", "-f", str(crd))
+    admin_kubectl.run(
+        "wait", "--for=condition=Established", "--timeout=60s", "crd/scaledobjects.keda.sh"
+    )
+    return admin_kubectl

@@ -40,7 +40,8 @@ def health(hpa: Mapping[str, Any]) -> AutoscalerHealth:
     """The HPA's health: False when it cannot scale or cannot compute a replica count
     (with the HPA's own reason and message), True otherwise (reason ``AtMaxReplicas``
     when it wants more replicas than its maximum allows)."""
-    name = (hpa.get("metadata") or {}).get("name", "?")
+    keda = hpa.get("kind") == "ScaledObject"
+    name = f"{'ScaledObject' if keda else 'HPA'} {(hpa.get('metadata') or {}).get('name', '?')}"
     found = _conditions(hpa)
     for kind in ("AbleToScale", "ScalingActive"):
         cond = found.get(kind)
@@ -48,16 +49,17 @@ def health(hpa: Mapping[str, Any]) -> AutoscalerHealth:
             reason = str(cond.get("reason") or kind)
             message = str(cond.get("message") or "")
             return AutoscalerHealth(
-                False, reason, f"HPA {name} {kind}=False: {message}; it holds its replica count"
+                False, reason, f"{name} {kind}=False: {message}; it holds its replica count"
             )
     if not found:
-        return AutoscalerHealth(None, "NotReported", f"HPA {name} has no conditions yet")
+        waiting = " (is KEDA running?)" if keda else ""
+        return AutoscalerHealth(None, "NotReported", f"{name} has no conditions yet{waiting}")
     limited = found.get("ScalingLimited") or {}
     if limited.get("status") == "True" and limited.get("reason") == "TooManyReplicas":
-        return AutoscalerHealth(True, "AtMaxReplicas", f"HPA {name}: {limited.get('message')}")
+        return AutoscalerHealth(True, "AtMaxReplicas", f"{name}: {limited.get('message')}")
     active = found.get("ScalingActive") or {}
     return AutoscalerHealth(
-        True, str(active.get("reason") or "ScalingActive"), f"HPA {name} computes replicas"
+        True, str(active.get("reason") or "ScalingActive"), f"{name} computes replicas"
     )
 
 

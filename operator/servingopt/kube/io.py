@@ -40,11 +40,24 @@ class ClusterState:
     owned_hpa: dict[str, Any] | None = None
     foreign_hpas: list[str] = field(default_factory=list)
     foreign_scalers: list[str] = field(default_factory=list)  # e.g. KEDA ScaledObjects
+    owned_scaler: dict[str, Any] | None = None
+    """The KEDA ScaledObject servingopt owns (engine KEDA)."""
+    scaler_hpa: dict[str, Any] | None = None
+    """The HPA KEDA made from that ScaledObject (where KEDA runs)."""
 
     @property
     def replicas(self) -> int | None:
         value = self.deployment.get("status", {}).get("readyReplicas")
         return int(value) if value is not None else None
+
+    def owned_autoscaler(self, engine: str) -> dict[str, Any] | None:
+        """What servingopt owns that scales the Deployment with ``engine``, as an HPA:
+        its own HPA, or its ScaledObject read as the HPA it stands for."""
+        if engine == "KEDA":
+            if self.owned_scaler is None:
+                return None
+            return m.hpa_view(self.owned_scaler, self.scaler_hpa)
+        return self.owned_hpa
 
 
 def selector_string(deployment: Mapping[str, Any]) -> str:
@@ -71,20 +84,29 @@ async def read_state(
         node = (nodes or {}).get(node_name) or await kube.get(paths.node(node_name))
         if node is not None:
             found[node_name] = dict(node)
-    owned, foreign = None, []
+    scalers = await _scaled_objects(kube, namespace, name)
+    owned_scaler = next((so for so in scalers if m.owned_by(so, ms_uid)), None)
+    scaler_uid = (owned_scaler or {}).get("metadata", {}).get("uid", "")
+    owned = scaler_hpa = None
+    foreign = []
     for hpa in await kube.list(paths.hpas(namespace)):
         if not m.targets_deployment(hpa, name):
             continue
         if m.owned_by(hpa, ms_uid):
             owned = hpa
+        elif scaler_uid and m.owned_by(hpa, scaler_uid):
+            scaler_hpa = hpa  # KEDA's, from servingopt's ScaledObject
         else:
             foreign.append(hpa["metadata"]["name"])
+    foreign_scalers = [
+        f"ScaledObject {so['metadata']['name']}" for so in scalers if so is not owned_scaler
+    ]
     return ClusterState(
-        deployment, pods, found, owned, foreign, await _scaled_objects(kube, namespace, name)
+        deployment, pods, found, owned, foreign, foreign_scalers, owned_scaler, scaler_hpa
     )
 
 
-async def _scaled_objects(kube: ApiClient, namespace: str, name: str) -> list[str]:
+async def _scaled_objects(kube: ApiClient, namespace: str, name: str) -> list[dict[str, Any]]:
     """KEDA ScaledObjects that scale the Deployment (none where KEDA is not installed)."""
     try:
         items = await kube.list(paths.scaledobjects(namespace))
@@ -93,7 +115,7 @@ async def _scaled_objects(kube: ApiClient, namespace: str, name: str) -> list[st
             return []
         raise
     return [
-        f"ScaledObject {item['metadata']['name']}"
+        item
         for item in items
         if m.scales_deployment(item.get("spec", {}).get("scaleTargetRef") or {}, name)
     ]
@@ -107,8 +129,10 @@ async def apply_config(
     catalog: InstanceCatalog,
     container: str | None = None,
     conflict_backoff_s: float = CONFLICT_BACKOFF_S,
+    trigger: m.TriggerSource | None = None,
 ) -> int:
-    """Apply ``config`` to the Deployment and the owned HPA; returns the writes sent.
+    """Apply ``config`` to the Deployment and the owned autoscaler (an HPA, or a KEDA
+    ScaledObject reading ``trigger``); returns the writes sent.
 
     A 409 (the Deployment changed since it was read) is retried on a fresh read after a
     doubling pause. Nothing is sent for parts that already hold the configuration. A
@@ -146,7 +170,7 @@ async def apply_config(
             if not _read_again(error) or conflicts == APPLY_ATTEMPTS:
                 raise
             await asyncio.sleep(conflict_backoff_s * 2 ** (conflicts - 1))
-    return writes + await apply_hpa(kube, ms, spec, config)
+    return writes + await apply_autoscaler(kube, ms, spec, config, trigger)
 
 
 def pinned(body: Mapping[str, Any], live: Mapping[str, Any]) -> dict[str, Any]:
@@ -170,6 +194,46 @@ def _read_again(error: ApiError) -> bool:
     return error.status in (404, 409) or (error.status == 422 and "metadata.uid" in error.message)
 
 
+async def apply_autoscaler(
+    kube: ApiClient,
+    ms: Mapping[str, Any],
+    spec: ModelServingSpec,
+    config: ServingConfig,
+    trigger: m.TriggerSource | None,
+) -> int:
+    """Apply the autoscaler of the spec's engine, then remove the other engine's one
+    servingopt owns (a switch of engine); returns the writes sent."""
+    if spec.autoscaling.engine == "KEDA":
+        if trigger is None:
+            raise WorkloadError("autoscaling.engine KEDA needs a Prometheus URL for its trigger")
+        writes = await apply_scaled_object(kube, ms, spec, config, trigger)
+        return writes + await remove_owned_hpa(kube, ms, scaled_object=False)
+    writes = await apply_hpa(kube, ms, spec, config)
+    return writes + await remove_owned_hpa(kube, ms, hpa=False)
+
+
+async def apply_scaled_object(
+    kube: ApiClient,
+    ms: Mapping[str, Any],
+    spec: ModelServingSpec,
+    config: ServingConfig,
+    trigger: m.TriggerSource,
+) -> int:
+    """Apply the KEDA ScaledObject servingopt owns for ``config`` (0 or 1 writes)."""
+    namespace = ms["metadata"]["namespace"]
+    path = paths.scaledobject(namespace, m.hpa_name(ms))
+    desired = m.scaled_object_apply(ms, spec, config, trigger)
+    live = await kube.get(path)
+    if live is not None and not m.owned_by(live, ms["metadata"]["uid"]):
+        raise WorkloadError(
+            f"ScaledObject {namespace}/{m.hpa_name(ms)} exists and is not servingopt's"
+        )
+    if live is not None and m.contains(live, desired):
+        return 0
+    await kube.apply(path, desired)
+    return 1
+
+
 async def apply_hpa(
     kube: ApiClient, ms: Mapping[str, Any], spec: ModelServingSpec, config: ServingConfig
 ) -> int:
@@ -186,13 +250,20 @@ async def apply_hpa(
     return 1
 
 
-async def remove_owned_hpa(kube: ApiClient, ms: Mapping[str, Any]) -> int:
+async def remove_owned_hpa(
+    kube: ApiClient, ms: Mapping[str, Any], *, hpa: bool = True, scaled_object: bool = True
+) -> int:
+    """Delete the HPA and the KEDA ScaledObject servingopt owns (those that exist)."""
     namespace = ms["metadata"]["namespace"]
-    path = paths.hpa(namespace, m.hpa_name(ms))
-    live = await kube.get(path)
-    if live is None or not m.owned_by(live, ms["metadata"]["uid"]):
-        return 0
-    return 1 if await kube.delete(path) else 0
+    targets = [paths.hpa(namespace, m.hpa_name(ms))] if hpa else []
+    if scaled_object:
+        targets.append(paths.scaledobject(namespace, m.hpa_name(ms)))
+    writes = 0
+    for path in targets:
+        live = await kube.get(path)  # None also where KEDA is not installed
+        if live is not None and m.owned_by(live, ms["metadata"]["uid"]):
+            writes += 1 if await kube.delete(path) else 0
+    return writes
 
 
 def _owns_fields(obj: Mapping[str, Any], manager: str) -> bool:

@@ -19,6 +19,7 @@ import datetime as dt
 import json
 import math
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -317,6 +318,123 @@ def hpa_apply(ms: Mapping[str, Any], spec: ModelServingSpec, config: ServingConf
         },
         "spec": hpa_spec,
     }
+
+
+@dataclass(frozen=True)
+class TriggerSource:
+    """Where a KEDA Prometheus trigger reads: the Prometheus the operator reads for this
+    ModelServing and the preset's query over its label matchers (namespace pinned)."""
+
+    prometheus_url: str
+    query: str
+
+
+KEDA_API_VERSION = "keda.sh/v1alpha1"
+
+
+def keda_trigger(spec: ModelServingSpec, target: float | None, source: TriggerSource) -> Body:
+    """The ScaledObject's trigger for the planned per-replica target: CPU utilization, or
+    the preset's demand (requests/s or requests in flight, summed over the pods) from
+    Prometheus, which KEDA divides by the replica count (``AverageValue``)."""
+    if spec.autoscaling.metric == "CPUUtilization":
+        utilization = held_target(target, utilization=True) if target is not None else 70
+        return {
+            "type": "cpu",
+            "metricType": "Utilization",
+            "metadata": {"value": str(int(utilization))},
+        }
+    if not source.prometheus_url or not source.query:
+        raise ValueError("a KEDA Prometheus trigger needs the Prometheus URL and a query")
+    return {
+        "type": "prometheus",
+        "metricType": "AverageValue",
+        "metadata": {
+            "serverAddress": source.prometheus_url,
+            "query": source.query,
+            "threshold": _target_value(target if target is not None else 1.0),
+        },
+    }
+
+
+def scaled_object_apply(
+    ms: Mapping[str, Any], spec: ModelServingSpec, config: ServingConfig, source: TriggerSource
+) -> Body:
+    """The KEDA ScaledObject servingopt owns for a ModelServing: the HPA's bounds, target
+    and behavior, and the HPA KEDA makes named as servingopt's own would be."""
+    if config.min_replicas is None or config.max_replicas is None:
+        raise ValueError("a ScaledObject needs replica bounds")
+    meta = ms["metadata"]
+    hpa_config: Body = {"name": hpa_name(ms)}
+    behavior = config.behavior_dict()
+    if behavior:
+        hpa_config["behavior"] = behavior
+    return {
+        "apiVersion": KEDA_API_VERSION,
+        "kind": "ScaledObject",
+        "metadata": {
+            "name": hpa_name(ms),
+            "namespace": meta["namespace"],
+            "labels": {LABEL_MANAGED_BY: FIELD_MANAGER, LABEL_MODELSERVING: meta["name"]},
+            "ownerReferences": [owner_reference(ms)],
+        },
+        "spec": {
+            "scaleTargetRef": {
+                "apiVersion": "apps/v1",
+                "kind": "Deployment",
+                "name": spec.target_ref.name,
+            },
+            "minReplicaCount": config.min_replicas,
+            "maxReplicaCount": config.max_replicas,
+            "advanced": {"horizontalPodAutoscalerConfig": hpa_config},
+            "triggers": [keda_trigger(spec, config.scaling_target, source)],
+        },
+    }
+
+
+def hpa_view(scaled_object: Mapping[str, Any], keda_hpa: Mapping[str, Any] | None) -> Body:
+    """A ScaledObject read as the HPA it stands for (bounds, target, behavior), with the
+    status of the HPA KEDA made from it, so that reading back and health work alike for
+    both engines. Without KEDA's HPA, a ScaledObject that is not Ready reads as an HPA
+    that cannot compute replicas."""
+    spec = scaled_object.get("spec") or {}
+    trigger = (spec.get("triggers") or [{}])[0]
+    values = trigger.get("metadata") or {}
+    metric: Body
+    if trigger.get("type") == "cpu":
+        target = {"type": "Utilization", "averageUtilization": int(values.get("value", 70))}
+        metric = {"type": "Resource", "resource": {"name": "cpu", "target": target}}
+    else:
+        target = {"type": "AverageValue", "averageValue": str(values.get("threshold", ""))}
+        metric = {"type": "Pods", "pods": {"metric": {"name": "keda"}, "target": target}}
+    hpa_config = (spec.get("advanced") or {}).get("horizontalPodAutoscalerConfig") or {}
+    view: Body = {
+        "kind": "ScaledObject",  # what it stands for, for messages
+        "metadata": dict(scaled_object.get("metadata") or {}),
+        "spec": {
+            "minReplicas": spec.get("minReplicaCount", 0),
+            "maxReplicas": spec.get("maxReplicaCount", 100),
+            "metrics": [metric],
+        },
+    }
+    if hpa_config.get("behavior"):
+        view["spec"]["behavior"] = hpa_config["behavior"]
+    if keda_hpa is not None:
+        view["status"] = keda_hpa.get("status") or {}
+        return view
+    conditions = (scaled_object.get("status") or {}).get("conditions") or []
+    ready = next((c for c in conditions if c.get("type") == "Ready"), None)
+    if ready is not None and ready.get("status") == "False":
+        view["status"] = {
+            "conditions": [
+                {
+                    "type": "ScalingActive",
+                    "status": "False",
+                    "reason": f"ScaledObject{ready.get('reason') or 'NotReady'}",
+                    "message": f"ScaledObject not Ready: {ready.get('message') or ''}",
+                }
+            ]
+        }
+    return view
 
 
 def owned_by(obj: Mapping[str, Any], ms_uid: str) -> bool:

@@ -84,3 +84,7 @@ def instancecatalog(name: str) -> str:
 
 def scaledobjects(namespace: str) -> str:
     return f"/apis/keda.sh/v1alpha1/namespaces/{_ns(namespace)}/scaledobjects"
+
+
+def scaledobject(namespace: str, name: str) -> str:
+    return f"{scaledobjects(namespace)}/{_name(name, 'ScaledObject')}"

@@ -118,6 +118,16 @@ class Preset:
         """Requests per second, for range queries of the demand history."""
         return self.queries(labels, window_seconds)["request_rate"]
 
+    def concurrency_query(self, labels: Mapping[str, str], window_seconds: int) -> str | None:
+        """Requests in flight summed over the pods (the rate of request time, Little's
+        law), or None when the preset has no request-time counter."""
+        if self.pod_busy is None:
+            return None
+        counter, unit = self.pod_busy
+        scale = "" if unit == 1.0 else f" * {unit:g}"
+        window = duration(window_seconds)
+        return f"sum(rate({counter}{{{matchers(labels)}}}[{window}])){scale}"
+
     def peak_rate_query(self, labels: Mapping[str, str], burst_seconds: int, step: int) -> str:
         """The highest request rate over ``burst_seconds`` windows within each ``step``
         (a subquery evaluated every ``burst_seconds``), for range queries: bursts the
