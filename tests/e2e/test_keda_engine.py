@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import pytest
 from e2e_support import Exporter, Operator, PrometheusProxy, modelserving, workload
 
 from servingopt.devcluster import Kubectl, wait_until
@@ -64,9 +65,12 @@ def test_the_operator_owns_a_scaled_object_instead_of_an_hpa(
     assert trigger["type"] == "prometheus" and trigger["metricType"] == "AverageValue"
     assert trigger["metadata"]["serverAddress"] == proxy.url
     assert f'namespace="{namespace}"' in trigger["metadata"]["query"]
-    assert float(trigger["metadata"]["threshold"]) == status["targetPerReplica"]
+    # the status rounds to three significant digits
+    assert float(trigger["metadata"]["threshold"]) == pytest.approx(
+        status["targetPerReplica"], rel=0.01
+    )
     assert spec["advanced"]["horizontalPodAutoscalerConfig"]["behavior"]["scaleDown"]
-    health = condition(kubectl, "AutoscalerHealthy")
+    health = wait_until(lambda: condition(kubectl, "AutoscalerHealthy"), 90, "the next re-plan")
     assert (health["status"], health["reason"]) == ("Unknown", "NotReported"), health
     print("ScaledObject:", json.dumps(spec, indent=1)[:1500])
 
@@ -86,3 +90,5 @@ def test_the_operator_owns_a_scaled_object_instead_of_an_hpa(
     )
     (hpa,) = hpas(kubectl)
     assert hpa["spec"]["maxReplicas"] == status["replicas"]["max"]
+    events = kubectl.json("get", "events", "--field-selector", "reason=AutoscalerSwitched")
+    assert "autoscaling.engine is HPA" in events["items"][0]["message"]

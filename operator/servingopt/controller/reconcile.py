@@ -537,11 +537,16 @@ async def _recreate_autoscaler(
         return state
     namespace, name = body["metadata"]["namespace"], m.hpa_name(body)
     what = "ScaledObject" if keda else "HPA"
-    message = f"the {what} servingopt owns was missing; recreated as applied ({config.summary()})"
+    switched = (state.owned_hpa if keda else state.owned_scaler) is not None
+    if switched:  # the spec changed engine: expected, not a fault
+        kind, reason = "Normal", "AutoscalerSwitched"
+        message = f"autoscaling.engine is {spec.autoscaling.engine}: the {what} replaces the other"
+    else:
+        kind, reason = "Warning", f"{'ScaledObject' if keda else 'Hpa'}Recreated"
+        message = f"the {what} servingopt owns was deleted; recreated as applied"
+    message = f"{message} ({config.summary()})"
     log.info("%s/%s: %s", namespace, body["metadata"]["name"], message)
-    await _event(
-        deps, body, "Warning", f"{'ScaledObject' if keda else 'Hpa'}Recreated", message, iso(now)
-    )
+    await _event(deps, body, kind, reason, message, iso(now))
     if keda:
         return replace(state, owned_scaler=await deps.kube.get(paths.scaledobject(namespace, name)))
     return replace(state, owned_hpa=await deps.kube.get(paths.hpa(namespace, name)))
