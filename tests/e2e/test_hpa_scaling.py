@@ -15,8 +15,7 @@ the HPA.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
-from pathlib import Path
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -113,16 +112,26 @@ def pods_by_pool(kubectl: Kubectl) -> dict[str, int]:
     return out
 
 
-def add_nodes(admin: Kubectl, pool_name: str) -> None:
-    """More kwok nodes of the chosen pool, so that the HPA's maximum can be scheduled."""
-    pool_set = pools_mod.load_pools()
-    pool = next(p for p in pool_set.pools if p.name == pool_name)
-    nodes = [
-        pools_mod.node_manifest(pool, capacity_type, 100 + i, pool_set.zones[i % 3])
-        for capacity_type in pool.capacity_types
-        for i in range(EXTRA_NODES)
-    ]
-    admin.apply(nodes)
+@pytest.fixture
+def extra_nodes(admin_kubectl: Kubectl) -> Iterator[Callable[[str], None]]:
+    """Adds kwok nodes to the pool the operator chose, so that the HPA's maximum can be
+    scheduled; deletes them afterwards (the session's cluster keeps its own pools)."""
+    added: list[str] = []
+
+    def add(pool_name: str) -> None:
+        pool_set = pools_mod.load_pools()
+        pool = next(p for p in pool_set.pools if p.name == pool_name)
+        nodes = [
+            pools_mod.node_manifest(pool, capacity_type, 100 + i, pool_set.zones[i % 3])
+            for capacity_type in pool.capacity_types
+            for i in range(EXTRA_NODES)
+        ]
+        admin_kubectl.apply(nodes)
+        added.extend(n["metadata"]["name"] for n in nodes)
+
+    yield add
+    if added:
+        admin_kubectl.run("delete", "node", *added, "--timeout=60s", check=False)
 
 
 def allowed_scale_down(behavior: dict[str, Any], start: int) -> int:
@@ -153,13 +162,12 @@ def watch_replicas(kubectl: Kubectl, until: int, timeout: float) -> list[tuple[f
 
 def test_the_hpa_scales_through_the_adapter_and_reports_its_failure(
     dev_cluster: DevCluster,
-    admin_kubectl: Kubectl,
     kubectl: Kubectl,
     policy: str,
     twin: TrafficTwin,
     demand: Demand,
     operator: Operator,
-    tmp_path: Path,
+    extra_nodes: Callable[[str], None],
 ) -> None:
     ms = modelserving(policy)
     ms["spec"]["autoscaling"] = {
@@ -180,7 +188,7 @@ def test_the_hpa_scales_through_the_adapter_and_reports_its_failure(
     template = kubectl.json("get", "deployment", DEPLOY)["spec"]["template"]["spec"]
     pool = template["nodeSelector"][pools_mod.POOL_LABEL]
     assert pool != "gpu-v100"
-    add_nodes(admin_kubectl, pool)
+    extra_nodes(pool)
     spec = hpa(kubectl)["spec"]
     (metric,) = spec["metrics"]
     assert metric["pods"]["metric"]["name"] == "requests_per_second"

@@ -38,7 +38,7 @@ def eks_nodes(admin_kubectl: Kubectl) -> Iterator[list[str]]:
     admin_kubectl.apply(nodes)
     names = [n["metadata"]["name"] for n in nodes]
     yield names
-    admin_kubectl.run("delete", "node", *names, "--wait=false", check=False)
+    admin_kubectl.run("delete", "node", *names, "--timeout=60s", check=False)
 
 
 @pytest.fixture

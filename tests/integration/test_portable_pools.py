@@ -51,7 +51,7 @@ def platform(request: pytest.FixtureRequest, admin_kubectl: Kubectl) -> Iterator
     admin_kubectl.apply(nodes)
     yield preset
     names = [n["metadata"]["name"] for n in nodes]
-    admin_kubectl.run("delete", "node", *names, "--wait=false", check=False)
+    admin_kubectl.run("delete", "node", *names, "--timeout=60s", check=False)
 
 
 def user_workload(preset: str) -> dict[str, Any]:
