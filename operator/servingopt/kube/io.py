@@ -220,33 +220,31 @@ async def apply_scaled_object(
     trigger: m.TriggerSource,
 ) -> int:
     """Apply the KEDA ScaledObject servingopt owns for ``config`` (0 or 1 writes)."""
-    namespace = ms["metadata"]["namespace"]
-    path = paths.scaledobject(namespace, m.hpa_name(ms))
-    desired = m.scaled_object_apply(ms, spec, config, trigger)
-    live = await kube.get(path)
-    if live is not None and not m.owned_by(live, ms["metadata"]["uid"]):
-        raise WorkloadError(
-            f"ScaledObject {namespace}/{m.hpa_name(ms)} exists and is not servingopt's"
-        )
-    if live is not None and m.contains(live, desired):
-        return 0
-    await kube.apply(path, desired)
-    return 1
+    path = paths.scaledobject(ms["metadata"]["namespace"], m.hpa_name(ms))
+    return await _apply_owned(kube, ms, path, m.scaled_object_apply(ms, spec, config, trigger))
 
 
 async def apply_hpa(
     kube: ApiClient, ms: Mapping[str, Any], spec: ModelServingSpec, config: ServingConfig
 ) -> int:
     """Apply the HPA servingopt owns for ``config``; returns the writes sent (0 or 1)."""
-    namespace = ms["metadata"]["namespace"]
-    hpa_path = paths.hpa(namespace, m.hpa_name(ms))
-    desired = m.hpa_apply(ms, spec, config)
-    live_hpa = await kube.get(hpa_path)
-    if live_hpa is not None and not m.owned_by(live_hpa, ms["metadata"]["uid"]):
-        raise WorkloadError(f"HPA {namespace}/{m.hpa_name(ms)} exists and is not servingopt's")
-    if live_hpa is not None and m.contains(live_hpa, desired):
+    path = paths.hpa(ms["metadata"]["namespace"], m.hpa_name(ms))
+    return await _apply_owned(kube, ms, path, m.hpa_apply(ms, spec, config))
+
+
+async def _apply_owned(
+    kube: ApiClient, ms: Mapping[str, Any], path: str, desired: Mapping[str, Any]
+) -> int:
+    """Apply an object servingopt owns for ``ms`` unless it already holds ``desired``;
+    one of the same name that is not servingopt's is refused."""
+    live = await kube.get(path)
+    if live is not None and not m.owned_by(live, ms["metadata"]["uid"]):
+        kind = "HPA" if desired["kind"] == "HorizontalPodAutoscaler" else desired["kind"]
+        what = f"{kind} {ms['metadata']['namespace']}/{m.hpa_name(ms)}"
+        raise WorkloadError(f"{what} exists and is not servingopt's")
+    if live is not None and m.contains(live, desired):
         return 0
-    await kube.apply(hpa_path, desired)
+    await kube.apply(path, dict(desired))
     return 1
 
 

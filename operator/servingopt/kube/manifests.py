@@ -259,21 +259,37 @@ def hpa_name(ms: Mapping[str, Any]) -> str:
     return str(ms["metadata"]["name"])
 
 
+def owned_metadata(ms: Mapping[str, Any]) -> Body:
+    """Metadata of an autoscaler servingopt owns for a ModelServing (HPA or ScaledObject):
+    named as the ModelServing, labelled as servingopt's, owned by the ModelServing."""
+    meta = ms["metadata"]
+    return {
+        "name": hpa_name(ms),
+        "namespace": meta["namespace"],
+        "labels": {LABEL_MANAGED_BY: FIELD_MANAGER, LABEL_MODELSERVING: meta["name"]},
+        "ownerReferences": [owner_reference(ms)],
+    }
+
+
 def _target_value(value: float) -> str:
     return f"{held_target(value):g}"
+
+
+def _cpu_target(target: float | None) -> int:
+    """The planned CPU utilization target in percent (70 when none is planned)."""
+    return int(held_target(target, utilization=True) if target is not None else 70)
 
 
 def hpa_metrics(spec: ModelServingSpec, target: float | None) -> list[Body]:
     """The HPA's metric with the planned per-replica target."""
     scaling = spec.autoscaling
     if scaling.metric == "CPUUtilization":
-        utilization = held_target(target, utilization=True) if target is not None else 70
         return [
             {
                 "type": "Resource",
                 "resource": {
                     "name": "cpu",
-                    "target": {"type": "Utilization", "averageUtilization": int(utilization)},
+                    "target": {"type": "Utilization", "averageUtilization": _cpu_target(target)},
                 },
             }
         ]
@@ -293,7 +309,6 @@ def hpa_apply(ms: Mapping[str, Any], spec: ModelServingSpec, config: ServingConf
     """The HPA servingopt owns for a ModelServing (ownerReference to it)."""
     if config.min_replicas is None or config.max_replicas is None:
         raise ValueError("an HPA needs replica bounds")
-    meta = ms["metadata"]
     hpa_spec: Body = {
         "scaleTargetRef": {
             "apiVersion": "apps/v1",
@@ -310,12 +325,7 @@ def hpa_apply(ms: Mapping[str, Any], spec: ModelServingSpec, config: ServingConf
     return {
         "apiVersion": "autoscaling/v2",
         "kind": "HorizontalPodAutoscaler",
-        "metadata": {
-            "name": hpa_name(ms),
-            "namespace": meta["namespace"],
-            "labels": {LABEL_MANAGED_BY: FIELD_MANAGER, LABEL_MODELSERVING: meta["name"]},
-            "ownerReferences": [owner_reference(ms)],
-        },
+        "metadata": owned_metadata(ms),
         "spec": hpa_spec,
     }
 
@@ -337,11 +347,10 @@ def keda_trigger(spec: ModelServingSpec, target: float | None, source: TriggerSo
     the preset's demand (requests/s or requests in flight, summed over the pods) from
     Prometheus, which KEDA divides by the replica count (``AverageValue``)."""
     if spec.autoscaling.metric == "CPUUtilization":
-        utilization = held_target(target, utilization=True) if target is not None else 70
         return {
             "type": "cpu",
             "metricType": "Utilization",
-            "metadata": {"value": str(int(utilization))},
+            "metadata": {"value": str(_cpu_target(target))},
         }
     if not source.prometheus_url or not source.query:
         raise ValueError("a KEDA Prometheus trigger needs the Prometheus URL and a query")
@@ -363,7 +372,6 @@ def scaled_object_apply(
     and behavior, and the HPA KEDA makes named as servingopt's own would be."""
     if config.min_replicas is None or config.max_replicas is None:
         raise ValueError("a ScaledObject needs replica bounds")
-    meta = ms["metadata"]
     hpa_config: Body = {"name": hpa_name(ms)}
     behavior = config.behavior_dict()
     if behavior:
@@ -371,12 +379,7 @@ def scaled_object_apply(
     return {
         "apiVersion": KEDA_API_VERSION,
         "kind": "ScaledObject",
-        "metadata": {
-            "name": hpa_name(ms),
-            "namespace": meta["namespace"],
-            "labels": {LABEL_MANAGED_BY: FIELD_MANAGER, LABEL_MODELSERVING: meta["name"]},
-            "ownerReferences": [owner_reference(ms)],
-        },
+        "metadata": owned_metadata(ms),
         "spec": {
             "scaleTargetRef": {
                 "apiVersion": "apps/v1",
