@@ -22,6 +22,7 @@ from typing import Any
 
 import yaml
 
+from servingopt.devcluster import Kubectl
 from servingopt.metrics.source import SampleRequest
 from servingopt.values import MetricsSample
 
@@ -293,6 +294,25 @@ class Operator:
     def log_tail(self, lines: int = 60) -> str:
         text = self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
         return "\n".join(text.splitlines()[-lines:])
+
+
+def pods_by_node_label(
+    kubectl: Kubectl, deployment: str, label: str, missing: str
+) -> dict[str, int]:
+    """Live pods of a Deployment counted by their node's ``label`` (``missing`` on a node
+    without it, 'Pending' for pods not Running)."""
+    values = {
+        n["metadata"]["name"]: n["metadata"]["labels"].get(label, missing)
+        for n in kubectl.json("get", "nodes")["items"]
+    }
+    out: dict[str, int] = {}
+    for pod in kubectl.json("get", "pods", "-l", f"app.kubernetes.io/name={deployment}")["items"]:
+        if pod["metadata"].get("deletionTimestamp"):
+            continue
+        running = pod["status"].get("phase") == "Running"
+        where = values.get(pod["spec"].get("nodeName", ""), missing) if running else "Pending"
+        out[where] = out.get(where, 0) + 1
+    return out
 
 
 def load(path: str) -> dict[str, Any]:

@@ -19,13 +19,13 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-from e2e_support import ROOT, Operator, modelserving, workload
+from e2e_support import ROOT, Operator, modelserving, pods_by_node_label, workload
 from kubernetes.utils.quantity import parse_quantity
 
 from servingopt.devcluster import DevCluster, Kubectl, Prometheus, wait_until
 from servingopt.devcluster import pools as pools_mod
 from servingopt.devcluster.cluster import ADAPTER
-from servingopt.devcluster.twin import GroundTruth, TrafficTwin, kubernetes_reader, load_spec
+from servingopt.devcluster.twin import GroundTruth, TrafficTwin, load_spec, serving
 
 DEPLOY = "resnet50-classifier"
 SCALE_DOWN_WINDOW_S = 30
@@ -58,18 +58,15 @@ def twin(
 ) -> Iterator[TrafficTwin]:
     kubectl.apply(workload())
     kubectl.run("rollout", "status", f"deployment/{DEPLOY}", "--timeout=90s")
-    job = f"twin-{namespace}"
-    t = TrafficTwin(
+    with serving(
+        kubeconfig=custom_metrics.kubeconfig,
+        prometheus=prometheus,
         namespace=namespace,
         deployment=DEPLOY,
         truth=GroundTruth(load_spec(ROOT / "samples/modelservings/resnet50-classifier.yaml"), {}),
         demand=demand,
-        read_cluster=kubernetes_reader(custom_metrics.kubeconfig, namespace, DEPLOY),
-        publish_targets=lambda targets: prometheus.add_static_targets(job, targets),
-    ).start()
-    yield t
-    t.stop()
-    prometheus.remove_static_targets(job)
+    ) as t:
+        yield t
 
 
 def hpa(kubectl: Kubectl) -> dict[str, Any]:
@@ -98,18 +95,7 @@ def event_reasons(kubectl: Kubectl) -> set[str]:
 
 def pods_by_pool(kubectl: Kubectl) -> dict[str, int]:
     """Running pods of the Deployment per node pool ('Pending' for unscheduled ones)."""
-    nodes = {
-        n["metadata"]["name"]: n["metadata"]["labels"].get(pools_mod.POOL_LABEL, "?")
-        for n in kubectl.json("get", "nodes")["items"]
-    }
-    out: dict[str, int] = {}
-    for pod in kubectl.json("get", "pods", "-l", f"app.kubernetes.io/name={DEPLOY}")["items"]:
-        if pod["metadata"].get("deletionTimestamp"):
-            continue
-        running = pod["status"].get("phase") == "Running"
-        where = nodes.get(pod["spec"].get("nodeName", ""), "?") if running else "Pending"
-        out[where] = out.get(where, 0) + 1
-    return out
+    return pods_by_node_label(kubectl, DEPLOY, pools_mod.POOL_LABEL, "?")
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 import yaml
-from e2e_support import ROOT, Exporter, Operator, modelserving, workload
+from e2e_support import ROOT, Exporter, Operator, modelserving, pods_by_node_label, workload
 
 from servingopt.api.instancecatalog import PLACEMENT_PRESETS
 from servingopt.demo import SAMPLE_WORKLOAD_RULES
@@ -71,18 +71,7 @@ def eks_policy(installed: Kubectl, namespace: str) -> Iterator[str]:
 
 def node_groups(kubectl: Kubectl) -> dict[str, int]:
     """Running pods per EKS node group (`-` on a node without the label)."""
-    groups = {
-        n["metadata"]["name"]: n["metadata"]["labels"].get(EKS.pool_label, "-")
-        for n in kubectl.json("get", "nodes")["items"]
-    }
-    out: dict[str, int] = {}
-    for pod in kubectl.json("get", "pods", "-l", f"app.kubernetes.io/name={DEPLOY}")["items"]:
-        if pod["metadata"].get("deletionTimestamp"):
-            continue
-        running = pod["status"].get("phase") == "Running"
-        group = groups.get(pod["spec"].get("nodeName", ""), "-") if running else "Pending"
-        out[group] = out.get(group, 0) + 1
-    return out
+    return pods_by_node_label(kubectl, DEPLOY, EKS.pool_label, "-")
 
 
 def test_an_eks_catalog_moves_pods_between_eks_node_groups(

@@ -21,7 +21,7 @@ from kubernetes.utils.quantity import parse_quantity
 
 from servingopt.devcluster import DevCluster, Kubectl, Prometheus
 from servingopt.devcluster.kubectl import wait_until
-from servingopt.devcluster.twin import GroundTruth, TrafficTwin, kubernetes_reader, load_spec
+from servingopt.devcluster.twin import GroundTruth, TrafficTwin, load_spec, serving
 
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = "resnet50-classifier"
@@ -34,18 +34,15 @@ def twin(
 ) -> Iterator[TrafficTwin]:
     kubectl.apply(yaml.safe_load((ROOT / "samples/workloads/resnet50-classifier.yaml").read_text()))
     kubectl.run("rollout", "status", f"deployment/{DEPLOY}", "--timeout=90s")
-    job = f"twin-{namespace}"
-    t = TrafficTwin(
+    with serving(
+        kubeconfig=custom_metrics.kubeconfig,
+        prometheus=prometheus,
         namespace=namespace,
         deployment=DEPLOY,
         truth=GroundTruth(load_spec(ROOT / "samples/modelservings/resnet50-classifier.yaml"), {}),
         demand=lambda _: TOTAL_RPS,
-        read_cluster=kubernetes_reader(custom_metrics.kubeconfig, namespace, DEPLOY),
-        publish_targets=lambda targets: prometheus.add_static_targets(job, targets),
-    ).start()
-    yield t
-    t.stop()
-    prometheus.remove_static_targets(job)
+    ) as t:
+        yield t
 
 
 def pods_metric(kubectl: Kubectl, namespace: str, metric: str) -> dict[str, float]:

@@ -32,13 +32,16 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
 from servingopt.api.instancecatalog import LABEL_INSTANCE_TYPE, LABEL_POOL, PLACEMENT_PRESETS
 from servingopt.api.modelserving import ModelServingSpec, Variant
 from servingopt.model import LatencyProfile, predict
+
+if TYPE_CHECKING:
+    from servingopt.devcluster.prometheus import Prometheus
 
 #: Histogram buckets of ``serving_request_duration_seconds`` (seconds): fine where GPU
 #: serving latencies live, so Prometheus' histogram_quantile interpolates closely.
@@ -550,6 +553,36 @@ def kubernetes_reader(
     return read
 
 
+@contextlib.contextmanager
+def serving(
+    *,
+    kubeconfig: Path,
+    prometheus: Prometheus,
+    namespace: str,
+    deployment: str,
+    truth: GroundTruth,
+    demand: Demand,
+    log: Callable[[str], None] = lambda _: None,
+) -> Iterator[TrafficTwin]:
+    """A running twin of a Deployment whose pods Prometheus scrapes (one file-SD job),
+    stopped and unscraped on exit."""
+    job = f"servingopt-twin-{namespace}-{deployment}"
+    twin = TrafficTwin(
+        namespace=namespace,
+        deployment=deployment,
+        truth=truth,
+        demand=demand,
+        read_cluster=kubernetes_reader(kubeconfig, namespace, deployment),
+        publish_targets=lambda targets: prometheus.add_static_targets(job, targets),
+        log=log,
+    ).start()
+    try:
+        yield twin
+    finally:
+        twin.stop()
+        prometheus.remove_static_targets(job)
+
+
 def load_spec(path: Path) -> ModelServingSpec:
     """The ModelServing whose declared profiles are the ground truth's starting point."""
     doc = yaml.safe_load(path.read_text())
@@ -578,26 +611,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     if prom is None:
         print("twin: the cluster has no Prometheus (start it with --prometheus)", file=sys.stderr)
         return 2
-    job = f"servingopt-twin-{args.namespace}-{args.deployment}"
-    twin = TrafficTwin(
+    stopped = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stopped.set())
+    with serving(
+        kubeconfig=cluster.kubeconfig,
+        prometheus=prom,
         namespace=args.namespace,
         deployment=args.deployment,
         truth=GroundTruth(load_spec(args.modelserving), parse_factors(args.truth)),
         demand=demand_curve(args.demand, args.speedup),
-        read_cluster=kubernetes_reader(cluster.kubeconfig, args.namespace, args.deployment),
-        publish_targets=lambda targets: prom.add_static_targets(job, targets),
         log=lambda m: print(m, file=sys.stderr, flush=True),
-    )
-    stopped = threading.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: stopped.set())
-    twin.start()
-    try:
+    ):
         while not stopped.wait(1.0):
             pass
-    finally:
-        twin.stop()
-        prom.remove_static_targets(job)
     return 0
 
 
