@@ -138,6 +138,8 @@ class World:
     body: dict[str, Any] | None = None
     deployment: dict[str, Any] | None = None
     hpa: dict[str, Any] | None = None
+    mix: dict[str, Any] | None = None
+    spot: dict[str, Any] | None = None
     pods: list[dict[str, Any]] | None = None
     nodes: dict[str, dict[str, Any]] | None = None
     sample: MetricsSample | None = None
@@ -165,8 +167,21 @@ class World:
         }
         live = copy.deepcopy(self.base)
         live["metadata"].update(namespace=NS, uid="dep-uid", resourceVersion="7", generation=5)
-        dep = merged(live, m.deployment_apply(live, spec, running, catalog))
+        share = running.spot_share()
+        placed = replace(running, capacity_type="on-demand") if share else running
+        dep = merged(live, m.deployment_apply(live, spec, placed, catalog))
         dep["spec"]["replicas"] = work.desired
+        self.mix = self.spot = None
+        if share is not None:  # a spot mix: its CapacityMix and the spot copy
+            on_demand, spot = share.split(work.desired)
+            self.spot = m.spot_deployment_apply(live, self.body, spec, running, catalog)
+            self.spot["metadata"]["generation"] = 1
+            self.spot["spec"]["replicas"] = spot
+            # The pods are counted on the user's Deployment: the sums are the replay's.
+            self.spot["status"] = {"observedGeneration": 1, "replicas": 0, "updatedReplicas": 0}
+            self.mix = m.mix_apply(self.body, spec, share)
+            self.mix["spec"]["replicas"] = work.desired
+            dep["spec"]["replicas"] = on_demand
         dep["status"] = {
             "observedGeneration": 5,
             "replicas": work.total,
@@ -220,6 +235,10 @@ class World:
         )
 
 
+def not_found() -> kmock.Response:
+    return kmock.Response(status=404, payload={"kind": "Status", "code": 404})
+
+
 def serve(server: kmock.RawHandler, world: World) -> dict[str, list[dict[str, Any]]]:
     name = world.scenario.name
     catalog = world.scenario.catalog.model_dump(by_alias=True, exclude_none=True, mode="json")
@@ -232,6 +251,15 @@ def serve(server: kmock.RawHandler, world: World) -> dict[str, list[dict[str, An
     server[f"get {paths.hpas(NS)}"] << (lambda: {"kind": "List", "items": [world.hpa]})
     server[f"get {paths.hpa(NS, name)}"] << (lambda: world.hpa)
     server[f"get {paths.scaledobjects(NS)}"] << 404 << {"kind": "Status", "code": 404}
+    spot = paths.deployment(NS, m.spot_deployment_name(target))
+    mix = paths.capacitymix(NS, m.mix_name({"metadata": {"name": name}}))
+    server[f"get {spot}"] << (lambda: world.spot or not_found())
+    server[f"get {mix}"] << (lambda: world.mix or not_found())
+    server[f"patch {spot}"] << {}
+    server[f"patch {mix}"] << {}
+    server[f"patch {paths.capacitymix_status(NS, name)}"] << {}
+    server[f"post {paths.deployments(NS)}"] << {}
+    server[f"post {paths.capacitymixes(NS)}"] << {}
     server[f"get {paths.modelservings(NS)}"] << (lambda: {"kind": "List", "items": [world.body]})
     written: dict[str, list[dict[str, Any]]] = {"status": [], "applies": []}
     server[f"patch {paths.modelserving_status(NS, name)}"] << (
@@ -347,8 +375,8 @@ async def test_a_replay_with_its_own_rules_is_caught() -> None:
     was shared (batching, cache and variant always set, whatever the spec allows)
     differs from the operator at its first step on a model whose cache is Auto."""
 
-    def unmasked(decision: Any, spec: Any) -> Proposal | None:
-        masked = proposal(decision, spec)
+    def unmasked(decision: Any, spec: Any, policy: Any) -> Proposal | None:
+        masked = proposal(decision, spec, policy)
         if masked is None:
             return None
         config = replace(

@@ -17,6 +17,7 @@ from typing import Any
 import yaml
 
 from .base import GROUP, VERSION, ApiModel
+from .capacitymix import CapacityMix
 from .instancecatalog import InstanceCatalog
 from .modelserving import ModelServing
 from .servingpolicy import ServingPolicy
@@ -37,6 +38,8 @@ class CrdSpec:
     categories: tuple[str, ...]
     printer_columns: tuple[dict[str, Any], ...]
     has_status: bool
+    scale: dict[str, str] | None = None
+    """The scale subresource's paths (an autoscaler can scale the resource)."""
 
 
 def _column(name: str, path: str, type_: str = "string", **extra: Any) -> dict[str, Any]:
@@ -93,6 +96,27 @@ RESOURCES: tuple[CrdSpec, ...] = (
             _column("Age", ".metadata.creationTimestamp", "date"),
         ),
         has_status=False,
+    ),
+    CrdSpec(
+        model=CapacityMix,
+        plural="capacitymixes",
+        singular="capacitymix",
+        short_names=("cmix",),
+        scope="Namespaced",
+        categories=("servingopt",),
+        printer_columns=(
+            _column("Replicas", ".spec.replicas", "integer"),
+            _column("On-demand", ".status.onDemandReplicas", "integer"),
+            _column("Spot", ".status.spotReplicas", "integer"),
+            _column("Max-Spot-%", ".spec.maxSpotPercent", "integer"),
+            _column("Age", ".metadata.creationTimestamp", "date"),
+        ),
+        has_status=True,
+        scale={
+            "specReplicasPath": ".spec.replicas",
+            "statusReplicasPath": ".status.replicas",
+            "labelSelectorPath": ".status.selector",
+        },
     ),
 )
 
@@ -239,6 +263,8 @@ def crd(spec: CrdSpec) -> dict[str, Any]:
     }
     if spec.has_status:
         version["subresources"] = {"status": {}}
+    if spec.scale is not None:
+        version.setdefault("subresources", {})["scale"] = dict(spec.scale)
     return {
         "apiVersion": "apiextensions.k8s.io/v1",
         "kind": "CustomResourceDefinition",

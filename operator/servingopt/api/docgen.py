@@ -129,7 +129,8 @@ def resource_section(spec: CrdSpec) -> str:
         _cell(str(schema.get("description", ""))),
         "",
         f"Scope: {spec.scope}. Plural `{spec.plural}`, short name {short}."
-        + (" Has the `status` subresource." if spec.has_status else ""),
+        + (" Has the `status` subresource." if spec.has_status else "")
+        + (" Has the `scale` subresource (autoscalers scale it)." if spec.scale else ""),
         "",
         "`kubectl get` columns: "
         + ", ".join(f"{c['name']} (`{c['jsonPath']}`)" for c in spec.printer_columns)

@@ -23,6 +23,7 @@ from typing import Any
 import kopf
 
 from servingopt.api import GROUP, VERSION, ModelServing, ServingPolicySpec
+from servingopt.api.names import InvalidName
 from servingopt.kube import io, paths
 from servingopt.kube import manifests as m
 from servingopt.kube.client import ApiError, Credentials, KubeClient, read_login, scoped
@@ -256,6 +257,39 @@ def owned_hpa_event(
     runtime: Runtime | None = memo.get("runtime")
     if type == "DELETED" and runtime is not None and namespace:
         runtime.next_due[(namespace, labels[m.LABEL_MODELSERVING])] = 0.0
+
+
+@kopf.on.event(
+    GROUP,
+    VERSION,
+    "capacitymixes",
+    labels={m.LABEL_MANAGED_BY: m.FIELD_MANAGER, m.LABEL_MODELSERVING: kopf.PRESENT},
+)
+async def capacity_mix_event(
+    type: str,
+    body: kopf.Body,
+    namespace: str | None,
+    labels: kopf.Labels,
+    memo: kopf.Memo,
+    **kwargs: Any,
+) -> None:
+    """The autoscaler changed a CapacityMix's total: split it between the Deployment and
+    its spot copy at once. Only a mix that names the Deployment its ModelServing
+    targets, and that ModelServing's spot copy, is followed."""
+    runtime: Runtime | None = memo.get("runtime")
+    if type == "DELETED" or runtime is None or not namespace:
+        return
+    index = kwargs.get("modelservings_index")
+    target = _first(index, (namespace, labels[m.LABEL_MODELSERVING]))
+    spec = body.get("spec") or {}
+    if not target or spec.get("onDemandDeployment") != target:
+        return
+    if spec.get("spotDeployment") != m.spot_deployment_name(target):
+        return
+    try:
+        await io.split_mix(scoped(runtime.kube, namespace), dict(body))
+    except (ApiError, InvalidName) as error:
+        log.warning("splitting CapacityMix %s/%s failed: %s", namespace, body.metadata.name, error)
 
 
 # ModelServing handlers.

@@ -172,7 +172,12 @@ async def _load(deps: Deps, body: Mapping[str, Any]) -> Context:
     if ctx.problems:
         return ctx
     state = await io.read_state(
-        deps.kube, namespace, spec.target_ref.name, meta.get("uid", ""), deps.nodes
+        deps.kube,
+        namespace,
+        spec.target_ref.name,
+        meta.get("uid", ""),
+        deps.nodes,
+        mix_name=m.mix_name(body),
     )
     if state is None:
         return ctx.refuse(
@@ -338,6 +343,7 @@ async def _reconcile(deps: Deps, body: Mapping[str, Any], now: float) -> Result:
         catalog,
         container_name=container,
         behavior_hint=str((applied_meta.get("config") or {}).get("behavior", "")),
+        mix=state.owned_mix,
     )
     overwritten = overwritten_fields(applied_meta, current) if mode == "Auto" else ""
     running_cost = costs.current_cost(state.pods, state.nodes, catalog)
@@ -359,9 +365,9 @@ async def _reconcile(deps: Deps, body: Mapping[str, Any], now: float) -> Result:
         memory=memory,
         corrections=corrections_from_dict(saved.get("corrections") or {}),
         current_hourly=running_cost.hourly,
-        rollout_in_flight=m.rollout_in_flight(state.deployment),
+        rollout_in_flight=m.rollout_in_flight(state.workload),
         rollout_stalled=m.rollout_stalled(
-            state.deployment,
+            state.workload,
             state.pods,
             now,
             ctx.policy.guardrails.rollback.rollout_timeout_seconds,
@@ -369,7 +375,7 @@ async def _reconcile(deps: Deps, body: Mapping[str, Any], now: float) -> Result:
         ),
         namespace_other_hourly=others,
         autoscaler=(
-            autoscaler_health.state_of(owned, state.deployment) if owned is not None else None
+            autoscaler_health.state_of(owned, state.workload) if owned is not None else None
         ),
     )
     out = loop.step(inp, deps.planner)
@@ -402,6 +408,8 @@ async def _reconcile(deps: Deps, body: Mapping[str, Any], now: float) -> Result:
             "; ".join(proposal.config.changes_from(current)),
         )
     writes, verdict = await _execute(deps, body, spec, catalog, verdict, container, memory, trigger)
+    if verdict.outcome not in ("Applied", "RolledBack", "Off") and mode == "Auto":
+        writes += await _keep_spot_copy(deps, body, spec, catalog, current, container)
     if verdict.outcome in ("Applied", "RolledBack") and verdict.target is not None:
         applied_meta = {
             "config": verdict.target.to_dict(),
@@ -552,6 +560,26 @@ async def _recreate_autoscaler(
     return replace(state, owned_hpa=await deps.kube.get(paths.hpa(namespace, name)))
 
 
+async def _keep_spot_copy(
+    deps: Deps,
+    body: Mapping[str, Any],
+    spec: ModelServingSpec,
+    catalog: InstanceCatalog,
+    current: ServingConfig,
+    container: str | None,
+) -> int:
+    """A running spot mix: the spot copy follows the user's pod template (a new image,
+    a new env var) between plans. Nothing is sent when it already does."""
+    share = current.spot_share()
+    if share is None or current.instance_type is None:
+        return 0
+    try:
+        return await io.apply_mix(deps.kube, body, spec, current, catalog, share, container)
+    except (ApiError, io.WorkloadError, ValueError) as error:
+        log.warning("updating the spot copy failed: %s", error)
+        return 0
+
+
 async def _event(
     deps: Deps, body: Mapping[str, Any], kind: str, reason: str, message: str, now: str
 ) -> None:
@@ -584,7 +612,7 @@ async def _execute(
                     deps.kube, body, spec, command.config, catalog, container, trigger=trigger
                 )
             elif isinstance(command, RemoveOwnedHpa):
-                writes += await io.remove_owned_hpa(deps.kube, body)
+                writes += await io.remove_autoscaling(deps.kube, body, spec)
             elif isinstance(command, ReleaseWorkload):
                 writes += await io.release_workload(deps.kube, body, spec, catalog, container)
     except (ApiError, io.WorkloadError, ValueError) as error:

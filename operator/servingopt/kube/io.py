@@ -9,12 +9,12 @@ import asyncio
 import json
 import socket
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from servingopt.api.instancecatalog import InstanceCatalog
 from servingopt.api.modelserving import ModelServingSpec
-from servingopt.values import ServingConfig
+from servingopt.values import ServingConfig, SpotShare
 
 from . import manifests as m
 from . import paths
@@ -44,10 +44,24 @@ class ClusterState:
     """The KEDA ScaledObject servingopt owns (engine KEDA)."""
     scaler_hpa: dict[str, Any] | None = None
     """The HPA KEDA made from that ScaledObject (where KEDA runs)."""
+    owned_mix: dict[str, Any] | None = None
+    """The CapacityMix servingopt owns (a spot mix)."""
+    spot_deployment: dict[str, Any] | None = None
+    """The spot copy of the Deployment that mix scales."""
+
+    @property
+    def workload(self) -> Mapping[str, Any]:
+        """The Deployment, or in a spot mix the Deployment and its spot copy as one (see
+        :func:`~servingopt.kube.manifests.combined`): replica counts and rollouts."""
+        parts = [self.deployment]
+        if self.owned_mix is not None and self.spot_deployment is not None:
+            parts.append(self.spot_deployment)
+        return m.combined(parts)
 
     @property
     def replicas(self) -> int | None:
-        value = self.deployment.get("status", {}).get("readyReplicas")
+        """Ready replicas of the workload (both parts of a spot mix)."""
+        value = self.workload.get("status", {}).get("readyReplicas")
         return int(value) if value is not None else None
 
     def owned_autoscaler(self, engine: str) -> dict[str, Any] | None:
@@ -71,11 +85,14 @@ async def read_state(
     name: str,
     ms_uid: str,
     nodes: Mapping[str, dict[str, Any]] | None = None,
+    mix_name: str | None = None,
 ) -> ClusterState | None:
-    """None when the Deployment does not exist. ``nodes``: a cache (e.g. a kopf index)."""
+    """None when the Deployment does not exist. ``nodes``: a cache (e.g. a kopf index).
+    ``mix_name``: the CapacityMix a spot mix of this ModelServing would have."""
     deployment = await kube.get(paths.deployment(namespace, name))
     if deployment is None:
         return None
+    mix, spot = await _owned_mix(kube, namespace, mix_name, ms_uid)
     selector = selector_string(deployment)
     pods = await kube.list(paths.pods(namespace), selector) if selector else []
     found: dict[str, dict[str, Any]] = {}
@@ -84,13 +101,13 @@ async def read_state(
         node = (nodes or {}).get(node_name) or await kube.get(paths.node(node_name))
         if node is not None:
             found[node_name] = dict(node)
-    scalers = await _scaled_objects(kube, namespace, name)
+    scalers = await _scaled_objects(kube, namespace, name, mix_name if mix else None)
     owned_scaler = next((so for so in scalers if m.owned_by(so, ms_uid)), None)
     scaler_uid = (owned_scaler or {}).get("metadata", {}).get("uid", "")
     owned = scaler_hpa = None
     foreign = []
     for hpa in await kube.list(paths.hpas(namespace)):
-        if not m.targets_deployment(hpa, name):
+        if not m.targets_deployment(hpa, name, mix_name if mix else None):
             continue
         if m.owned_by(hpa, ms_uid):
             owned = hpa
@@ -102,12 +119,37 @@ async def read_state(
         f"ScaledObject {so['metadata']['name']}" for so in scalers if so is not owned_scaler
     ]
     return ClusterState(
-        deployment, pods, found, owned, foreign, foreign_scalers, owned_scaler, scaler_hpa
+        deployment,
+        pods,
+        found,
+        owned,
+        foreign,
+        foreign_scalers,
+        owned_scaler,
+        scaler_hpa,
+        mix,
+        spot,
     )
 
 
-async def _scaled_objects(kube: ApiClient, namespace: str, name: str) -> list[dict[str, Any]]:
-    """KEDA ScaledObjects that scale the Deployment (none where KEDA is not installed)."""
+async def _owned_mix(
+    kube: ApiClient, namespace: str, name: str | None, ms_uid: str
+) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+    """The CapacityMix servingopt owns for the ModelServing, and its spot Deployment."""
+    if name is None:
+        return None, None
+    mix = await kube.get(paths.capacitymix(namespace, name))
+    if mix is None or not m.owned_by(mix, ms_uid):
+        return None, None
+    spot = await kube.get(paths.deployment(namespace, mix["spec"]["spotDeployment"]))
+    return mix, spot if spot is not None and m.owned_by(spot, ms_uid) else None
+
+
+async def _scaled_objects(
+    kube: ApiClient, namespace: str, name: str, mix_name: str | None
+) -> list[dict[str, Any]]:
+    """KEDA ScaledObjects that scale the Deployment or its mix (none where KEDA is not
+    installed)."""
     try:
         items = await kube.list(paths.scaledobjects(namespace))
     except ApiError as error:
@@ -117,7 +159,7 @@ async def _scaled_objects(kube: ApiClient, namespace: str, name: str) -> list[di
     return [
         item
         for item in items
-        if m.scales_deployment(item.get("spec", {}).get("scaleTargetRef") or {}, name)
+        if m.scales_deployment(item.get("spec", {}).get("scaleTargetRef") or {}, name, mix_name)
     ]
 
 
@@ -141,6 +183,9 @@ async def apply_config(
     """
     namespace = ms["metadata"]["namespace"]
     path = paths.deployment(namespace, spec.target_ref.name)
+    share = config.spot_share()
+    # In a mix the user's Deployment runs the on-demand part.
+    placed = replace(config, capacity_type="on-demand") if share is not None else config
     writes = 0
     conflicts = strips = 0
     while True:
@@ -150,7 +195,7 @@ async def apply_config(
             if conflicts:  # it was there at the first read
                 raise WorkloadError(f"{what} was deleted while servingopt applied to it")
             raise WorkloadError(f"{what} is gone")
-        stale = m.stale_selector_keys(live, config, catalog)
+        stale = m.stale_selector_keys(live, placed, catalog)
         if stale:
             strips += 1
             if strips > 2:  # another writer keeps putting them back
@@ -158,7 +203,7 @@ async def apply_config(
             await kube.merge_patch(path, m.strip_selector_patch(stale))
             writes += 1
             continue
-        body = m.deployment_apply(live, spec, config, catalog, container)
+        body = m.deployment_apply(live, spec, placed, catalog, container)
         if m.contains(live, m.without_resource_version(body)):
             break
         try:
@@ -170,7 +215,144 @@ async def apply_config(
             if not _read_again(error) or conflicts == APPLY_ATTEMPTS:
                 raise
             await asyncio.sleep(conflict_backoff_s * 2 ** (conflicts - 1))
-    return writes + await apply_autoscaler(kube, ms, spec, config, trigger)
+    if share is None:
+        writes += await fold_mix(kube, ms, spec)  # the Deployment takes the whole count
+        writes += await apply_autoscaler(kube, ms, spec, config, trigger)
+        return writes + await remove_mix(kube, ms, spec)
+    writes += await apply_mix(kube, ms, spec, config, catalog, share, container)
+    writes += await apply_autoscaler(kube, ms, spec, config, trigger)
+    mix = await kube.get(paths.capacitymix(namespace, m.mix_name(ms)))
+    return writes + (await split_mix(kube, mix) if mix is not None else 0)
+
+
+async def apply_mix(
+    kube: ApiClient,
+    ms: Mapping[str, Any],
+    spec: ModelServingSpec,
+    config: ServingConfig,
+    catalog: InstanceCatalog,
+    share: SpotShare,
+    container: str | None = None,
+) -> int:
+    """Create or update the spot copy of the Deployment and the CapacityMix splitting
+    the replicas between the two. Both are created with the replicas they start from
+    (spot copy none, mix the Deployment's count), so switching to a mix changes no
+    count until servingopt splits it; later applies leave replicas to the mix and the
+    autoscaler. Returns the writes sent."""
+    namespace = ms["metadata"]["namespace"]
+    target = spec.target_ref.name
+    live = await kube.get(paths.deployment(namespace, target))
+    if live is None:
+        raise WorkloadError(f"Deployment {namespace}/{target} is gone")
+    spot = m.spot_deployment_apply(live, ms, spec, config, catalog, container)
+    spot_path = paths.deployment(namespace, spot["metadata"]["name"])
+    writes = await _create_or_apply(
+        kube, ms, paths.deployments(namespace), spot_path, spot, {"spec": {"replicas": 0}}
+    )
+    total = int((live.get("spec") or {}).get("replicas") or 1)
+    mix = m.mix_apply(ms, spec, share)
+    mix_path = paths.capacitymix(namespace, m.mix_name(ms))
+    return writes + await _create_or_apply(
+        kube, ms, paths.capacitymixes(namespace), mix_path, mix, {"spec": {"replicas": total}}
+    )
+
+
+async def _create_or_apply(
+    kube: ApiClient,
+    ms: Mapping[str, Any],
+    collection: str,
+    path: str,
+    body: Mapping[str, Any],
+    on_create: Mapping[str, Any],
+) -> int:
+    """Create an object servingopt owns with ``on_create`` merged in (fields then set by
+    an update, not owned by servingopt's apply), or apply ``body`` to the one there."""
+    name = body["metadata"]["name"]
+    live = await kube.get(path)
+    if live is None:
+        created = json.loads(json.dumps(body))
+        for key, values in on_create.items():
+            created.setdefault(key, {}).update(values)
+        await kube.create(collection, created)
+        return 1
+    if not m.owned_by(live, ms["metadata"]["uid"]):
+        what = f"{body['kind']} {ms['metadata']['namespace']}/{name}"
+        raise WorkloadError(f"{what} exists and is not servingopt's")
+    if m.contains(live, body):
+        return 0
+    await kube.apply(path, pinned(body, live))
+    return 1
+
+
+async def split_mix(kube: ApiClient, mix: Mapping[str, Any]) -> int:
+    """Set the two Deployments of a CapacityMix to its split of ``spec.replicas`` and
+    report it in its status. Going up the on-demand part grows first, going down the
+    spot part shrinks first, so the spot share never exceeds the policy's on the way.
+    Nothing is written to a spot Deployment the mix's ModelServing does not own.
+    Returns the writes sent."""
+    meta, spec = mix["metadata"], mix["spec"]
+    namespace = meta["namespace"]
+    owner = next(
+        (r["uid"] for r in meta.get("ownerReferences") or [] if r.get("kind") == "ModelServing"),
+        "",
+    )
+    od_path = paths.deployment(namespace, spec["onDemandDeployment"])
+    spot_path = paths.deployment(namespace, spec["spotDeployment"])
+    od_live, spot_live = await kube.get(od_path), await kube.get(spot_path)
+    if od_live is None or spot_live is None or not m.owned_by(spot_live, owner):
+        return 0
+    share = SpotShare(int(spec["maxSpotPercent"]), int(spec.get("onDemandBaseReplicas") or 0))
+    on_demand, spot = share.split(int(spec.get("replicas", 1)))
+    steps = [(od_path, od_live, on_demand), (spot_path, spot_live, spot)]
+    if spot < int(spot_live.get("spec", {}).get("replicas") or 0):
+        steps.reverse()
+    writes = 0
+    for path, live, wanted in steps:
+        if live.get("spec", {}).get("replicas") != wanted:
+            await kube.merge_patch(path, {"spec": {"replicas": wanted}})
+            writes += 1
+    status = {
+        "replicas": on_demand + spot,
+        "selector": selector_string(od_live),
+        "onDemandReplicas": on_demand,
+        "spotReplicas": spot,
+    }
+    if (mix.get("status") or {}) != status:
+        await kube.merge_patch(
+            paths.capacitymix_status(namespace, meta["name"]), {"status": status}
+        )
+        writes += 1
+    return writes
+
+
+async def fold_mix(kube: ApiClient, ms: Mapping[str, Any], spec: ModelServingSpec) -> int:
+    """Before a spot mix ends: the user's Deployment takes the whole replica count (its
+    own part and the spot copy's), so no capacity is lost when the copy goes."""
+    namespace = ms["metadata"]["namespace"]
+    mix = await kube.get(paths.capacitymix(namespace, m.mix_name(ms)))
+    if mix is None or not m.owned_by(mix, ms["metadata"]["uid"]):
+        return 0
+    path = paths.deployment(namespace, spec.target_ref.name)
+    live = await kube.get(path)
+    total = int((mix.get("spec") or {}).get("replicas") or 0)
+    if live is None or total < 1 or live.get("spec", {}).get("replicas") == total:
+        return 0
+    await kube.merge_patch(path, {"spec": {"replicas": total}})
+    return 1
+
+
+async def remove_mix(kube: ApiClient, ms: Mapping[str, Any], spec: ModelServingSpec) -> int:
+    """Delete the CapacityMix and the spot copy servingopt owns (those that exist)."""
+    namespace = ms["metadata"]["namespace"]
+    writes = 0
+    for path in (
+        paths.capacitymix(namespace, m.mix_name(ms)),
+        paths.deployment(namespace, m.spot_deployment_name(spec.target_ref.name)),
+    ):
+        live = await kube.get(path)
+        if live is not None and m.owned_by(live, ms["metadata"]["uid"]):
+            writes += 1 if await kube.delete(path) else 0
+    return writes
 
 
 def pinned(body: Mapping[str, Any], live: Mapping[str, Any]) -> dict[str, Any]:
@@ -264,6 +446,14 @@ async def remove_owned_hpa(
     return writes
 
 
+async def remove_autoscaling(kube: ApiClient, ms: Mapping[str, Any], spec: ModelServingSpec) -> int:
+    """Stop autoscaling a workload: a spot mix folded back into the Deployment, then the
+    owned HPA or ScaledObject and the mix removed."""
+    writes = await fold_mix(kube, ms, spec)
+    writes += await remove_owned_hpa(kube, ms)
+    return writes + await remove_mix(kube, ms, spec)
+
+
 def _owns_fields(obj: Mapping[str, Any], manager: str) -> bool:
     entries = obj.get("metadata", {}).get("managedFields") or []
     return any(e.get("manager") == manager and e.get("operation") == "Apply" for e in entries)
@@ -276,9 +466,11 @@ async def release_workload(
     catalog: InstanceCatalog,
     container: str | None = None,
 ) -> int:
-    """Hand servingopt's Deployment fields to ``servingopt-released``, keeping values."""
+    """Hand servingopt's Deployment fields to ``servingopt-released``, keeping values
+    (with the whole replica count of a spot mix, whose spot copy then goes)."""
     namespace = ms["metadata"]["namespace"]
     path = paths.deployment(namespace, spec.target_ref.name)
+    await fold_mix(kube, ms, spec)
     live = await kube.get(path)
     if live is None or not _owns_fields(live, m.FIELD_MANAGER):
         return 0

@@ -10,16 +10,19 @@ Fields servingopt owns on the Deployment's pod template (field manager ``serving
 ``nodeSelector`` keys of the pool, ``tolerations`` (an atomic list: the user's own
 tolerations are kept in it), and on the serving container: CPU/memory requests, memory
 limit, GPU requests/limits, the batching/cache/variant env vars, and the variant's
-image/args. Never ``spec.replicas``: the HPA owns replicas.
+image/args. Never ``spec.replicas`` of a Deployment an HPA scales. For a spot mix the
+autoscaler scales a :data:`MIX_KIND` instead, and servingopt sets the replicas of the
+user's Deployment (the on-demand part) and of its spot copy (the rest) from it.
 """
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import json
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -34,7 +37,7 @@ from servingopt.api.instancecatalog import (
     ResolvedPlacement,
 )
 from servingopt.api.modelserving import ModelServingSpec, Resources, Variant
-from servingopt.values import ServingConfig, canonical_behavior, held_target
+from servingopt.values import ServingConfig, SpotShare, canonical_behavior, held_target
 
 FIELD_MANAGER = "servingopt"
 RELEASED_MANAGER = "servingopt-released"
@@ -42,6 +45,11 @@ CONTAINER_ANNOTATION = "servingopt.io/container"
 STATE_ANNOTATION = "servingopt.io/state"
 LABEL_MANAGED_BY = "app.kubernetes.io/managed-by"
 LABEL_MODELSERVING = "servingopt.io/modelserving"
+LABEL_CAPACITY_PART = "servingopt.io/capacity-part"  # on the pods of a mix's spot copy
+MIX_KIND = "CapacityMix"
+SPOT_SUFFIX = "-spot"
+# What the spot copy takes from the user's Deployment besides the pod template.
+DEPLOYMENT_SPEC_COPIED = ("minReadySeconds", "progressDeadlineSeconds", "strategy")
 
 Body = dict[str, Any]
 
@@ -271,6 +279,105 @@ def owned_metadata(ms: Mapping[str, Any]) -> Body:
     }
 
 
+def scale_target_ref(ms: Mapping[str, Any], spec: ModelServingSpec, config: ServingConfig) -> Body:
+    """What the autoscaler scales: the Deployment, or for a spot mix the CapacityMix
+    that splits the total between the Deployment and its spot copy."""
+    if config.spot_share() is not None:
+        return {"apiVersion": API_VERSION, "kind": MIX_KIND, "name": mix_name(ms)}
+    return {"apiVersion": "apps/v1", "kind": "Deployment", "name": spec.target_ref.name}
+
+
+# A spot mix: the CapacityMix and the spot copy of the Deployment.
+
+
+def mix_name(ms: Mapping[str, Any]) -> str:
+    return hpa_name(ms)
+
+
+def spot_deployment_name(target: str) -> str:
+    return f"{target}{SPOT_SUFFIX}"
+
+
+def mix_apply(ms: Mapping[str, Any], spec: ModelServingSpec, share: SpotShare) -> Body:
+    """The CapacityMix servingopt owns for a spot mix, without ``spec.replicas``: the
+    autoscaler owns that field (servingopt sets it once, when it creates the object)."""
+    return {
+        "apiVersion": API_VERSION,
+        "kind": MIX_KIND,
+        "metadata": owned_metadata(ms),
+        "spec": {
+            "onDemandDeployment": spec.target_ref.name,
+            "spotDeployment": spot_deployment_name(spec.target_ref.name),
+            "maxSpotPercent": share.max_spot_percent,
+            "onDemandBaseReplicas": share.on_demand_base,
+        },
+    }
+
+
+def spot_deployment_apply(
+    deployment: Mapping[str, Any],
+    ms: Mapping[str, Any],
+    spec: ModelServingSpec,
+    config: ServingConfig,
+    catalog: InstanceCatalog,
+    container_name: str | None = None,
+) -> Body:
+    """servingopt's copy of the user's Deployment for the spot part of a mix: the live
+    pod template with servingopt's fields for spot, one more pod label
+    (``servingopt.io/capacity-part: spot``) that its selector adds to the user's, and
+    no ``spec.replicas`` (the CapacityMix sets it). Owned by the ModelServing."""
+    patch = deployment_apply(
+        deployment, spec, replace(config, capacity_type="spot"), catalog, container_name
+    )
+    live_spec = deployment.get("spec") or {}
+    template = copy.deepcopy(live_spec.get("template") or {})
+    pod = template.setdefault("spec", {})
+    patch_pod = patch["spec"]["template"]["spec"]
+    keys = pool_label_keys(catalog)
+    selector = {k: v for k, v in (pod.get("nodeSelector") or {}).items() if k not in keys}
+    pod["nodeSelector"] = {**selector, **patch_pod["nodeSelector"]}
+    pod["tolerations"] = patch_pod["tolerations"]
+    for want in patch_pod["containers"]:
+        for have in pod.get("containers") or []:
+            if have.get("name") == want["name"]:
+                _overlay_container(have, want)
+    meta = template.setdefault("metadata", {})
+    meta["labels"] = {**(meta.get("labels") or {}), LABEL_CAPACITY_PART: "spot"}
+    pod_selector = copy.deepcopy(live_spec.get("selector") or {})
+    pod_selector["matchLabels"] = {
+        **(pod_selector.get("matchLabels") or {}),
+        LABEL_CAPACITY_PART: "spot",
+    }
+    copied = {k: live_spec[k] for k in DEPLOYMENT_SPEC_COPIED if k in live_spec}
+    target = spec.target_ref.name
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {
+            **owned_metadata(ms),
+            "name": spot_deployment_name(target),
+        },
+        "spec": {**copied, "selector": pod_selector, "template": template},
+    }
+
+
+def _overlay_container(have: Body, want: Mapping[str, Any]) -> None:
+    """``want``'s fields on the container ``have``, env merged by name (as a server-side
+    apply of ``want`` onto the user's Deployment would)."""
+    for key in ("image", "args"):
+        if key in want:
+            have[key] = copy.deepcopy(want[key])
+    if "env" in want:
+        ours = {e["name"] for e in want["env"]}
+        have["env"] = [e for e in have.get("env") or [] if e.get("name") not in ours] + [
+            dict(e) for e in want["env"]
+        ]
+    if "resources" in want:
+        resources = have.setdefault("resources", {})
+        for part, values in want["resources"].items():
+            resources[part] = {**(resources.get(part) or {}), **values}
+
+
 def _target_value(value: float) -> str:
     return f"{held_target(value):g}"
 
@@ -310,11 +417,7 @@ def hpa_apply(ms: Mapping[str, Any], spec: ModelServingSpec, config: ServingConf
     if config.min_replicas is None or config.max_replicas is None:
         raise ValueError("an HPA needs replica bounds")
     hpa_spec: Body = {
-        "scaleTargetRef": {
-            "apiVersion": "apps/v1",
-            "kind": "Deployment",
-            "name": spec.target_ref.name,
-        },
+        "scaleTargetRef": scale_target_ref(ms, spec, config),
         "minReplicas": config.min_replicas,
         "maxReplicas": config.max_replicas,
         "metrics": hpa_metrics(spec, config.scaling_target),
@@ -381,11 +484,7 @@ def scaled_object_apply(
         "kind": "ScaledObject",
         "metadata": owned_metadata(ms),
         "spec": {
-            "scaleTargetRef": {
-                "apiVersion": "apps/v1",
-                "kind": "Deployment",
-                "name": spec.target_ref.name,
-            },
+            "scaleTargetRef": scale_target_ref(ms, spec, config),
             "minReplicaCount": config.min_replicas,
             "maxReplicaCount": config.max_replicas,
             "advanced": {"horizontalPodAutoscalerConfig": hpa_config},
@@ -445,16 +544,19 @@ def owned_by(obj: Mapping[str, Any], ms_uid: str) -> bool:
     return any(r.get("uid") == ms_uid and r.get("kind") == "ModelServing" for r in refs)
 
 
-def targets_deployment(hpa: Mapping[str, Any], name: str) -> bool:
-    ref = hpa.get("spec", {}).get("scaleTargetRef", {})
-    return bool(ref.get("kind") == "Deployment" and ref.get("name") == name)
+def targets_deployment(hpa: Mapping[str, Any], name: str, mix: str | None = None) -> bool:
+    """Whether an HPA scales the Deployment (or, given its name, the CapacityMix that
+    splits it)."""
+    return scales_deployment(hpa.get("spec", {}).get("scaleTargetRef", {}), name, mix)
 
 
-def scales_deployment(ref: Mapping[str, Any], name: str) -> bool:
-    """Whether a KEDA scaleTargetRef names the Deployment (KEDA defaults the kind and
-    apiVersion to apps/v1 Deployment)."""
+def scales_deployment(ref: Mapping[str, Any], name: str, mix: str | None = None) -> bool:
+    """Whether a scaleTargetRef names the Deployment, or the CapacityMix ``mix`` (KEDA
+    defaults the kind and apiVersion to apps/v1 Deployment)."""
     kind = ref.get("kind") or "Deployment"
     api_version = ref.get("apiVersion") or "apps/v1"
+    if mix is not None and kind == MIX_KIND and api_version == API_VERSION:
+        return bool(ref.get("name") == mix)
     return bool(kind == "Deployment" and api_version == "apps/v1" and ref.get("name") == name)
 
 
@@ -550,8 +652,11 @@ def observed_config(
     *,
     container_name: str | None = None,
     behavior_hint: str = "",
+    mix: Mapping[str, Any] | None = None,
 ) -> ServingConfig:
-    """What the live Deployment (and owned HPA, if any) run, as a ServingConfig.
+    """What the live Deployment (and owned HPA, if any) run, as a ServingConfig. With
+    the CapacityMix servingopt owns, the Deployment runs the on-demand part of a spot
+    mix: the configuration reads as spot, with the mix's share.
 
     ``behavior_hint``: the behavior servingopt applied. The API server fills defaults
     into HPA behavior, so a live behavior that contains the hint reads as the hint.
@@ -596,10 +701,12 @@ def observed_config(
         replicas = deployment.get("spec", {}).get("replicas", 1)
         min_r = max_r = replicas
         target, behavior = None, ""
+    capacity = _selected_capacity(selector, placement)
+    share = _mix_share(mix) if capacity == "on-demand" else None
     return ServingConfig(
         instance_type=itype_name,
         pool=pool,
-        capacity_type=_selected_capacity(selector, placement),
+        capacity_type="spot" if share is not None else capacity,
         variant=observed_variant(spec, container),
         min_replicas=min_r,
         max_replicas=max_r,
@@ -609,7 +716,19 @@ def observed_config(
         behavior=behavior,
         cache_enabled=cache_enabled,
         cache_size_mib=cache_size,
+        max_spot_percent=share.max_spot_percent if share is not None else None,
+        on_demand_base=share.on_demand_base if share is not None else None,
     )
+
+
+def _mix_share(mix: Mapping[str, Any] | None) -> SpotShare | None:
+    if mix is None:
+        return None
+    spec = mix.get("spec") or {}
+    percent = spec.get("maxSpotPercent")
+    if not isinstance(percent, int):
+        return None
+    return SpotShare(percent, int(spec.get("onDemandBaseReplicas") or 0))
 
 
 def _selected_capacity(selector: Mapping[str, str], placement: ResolvedPlacement) -> str | None:
@@ -621,6 +740,30 @@ def _selected_capacity(selector: Mapping[str, str], placement: ResolvedPlacement
     if not placement.on_demand_value and placement.pool_label in selector:
         return "on-demand"
     return None
+
+
+def combined(deployments: Sequence[Mapping[str, Any]]) -> Mapping[str, Any]:
+    """Deployments that run one workload (the two parts of a spot mix) read as one:
+    replica counts summed, conditions of both, behind when either is behind."""
+    if len(deployments) == 1:
+        return deployments[0]
+    metas = [d.get("metadata") or {} for d in deployments]
+    statuses = [d.get("status") or {} for d in deployments]
+    behind = any(
+        st.get("observedGeneration", 0) < meta.get("generation", 0)
+        for meta, st in zip(metas, statuses, strict=True)
+    )
+    status: Body = {"observedGeneration": 0 if behind else 1}
+    for key in ("replicas", "updatedReplicas", "readyReplicas", "availableReplicas"):
+        if any(key in st for st in statuses):
+            status[key] = sum(int(st.get(key) or 0) for st in statuses)
+    status["conditions"] = [c for st in statuses for c in st.get("conditions") or ()]
+    replicas = sum(int((d.get("spec") or {}).get("replicas", 1)) for d in deployments)
+    return {
+        "metadata": {"name": metas[0].get("name"), "generation": 1},
+        "spec": {"replicas": replicas},
+        "status": status,
+    }
 
 
 def rollout_in_flight(deployment: Mapping[str, Any]) -> bool:

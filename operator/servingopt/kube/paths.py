@@ -25,7 +25,7 @@ def _name(name: str, what: str) -> str:
 
 
 def deployment(namespace: str, name: str) -> str:
-    return f"/apis/apps/v1/namespaces/{_ns(namespace)}/deployments/{_name(name, 'Deployment')}"
+    return f"{deployments(namespace)}/{_name(name, 'Deployment')}"
 
 
 def hpas(namespace: str) -> str:
@@ -88,3 +88,19 @@ def scaledobjects(namespace: str) -> str:
 
 def scaledobject(namespace: str, name: str) -> str:
     return f"{scaledobjects(namespace)}/{_name(name, 'ScaledObject')}"
+
+
+def deployments(namespace: str) -> str:
+    return f"/apis/apps/v1/namespaces/{_ns(namespace)}/deployments"
+
+
+def capacitymixes(namespace: str) -> str:
+    return f"/apis/{GROUP}/{VERSION}/namespaces/{_ns(namespace)}/capacitymixes"
+
+
+def capacitymix(namespace: str, name: str) -> str:
+    return f"{capacitymixes(namespace)}/{_name(name, 'CapacityMix')}"
+
+
+def capacitymix_status(namespace: str, name: str) -> str:
+    return f"{capacitymix(namespace, name)}/status"

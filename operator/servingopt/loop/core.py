@@ -18,6 +18,7 @@ import numpy as np
 
 from servingopt.api import InstanceCatalog, ModelServingSpec, ServingPolicySpec
 from servingopt.guard import GuardInput, GuardMemory, Verdict, decide, learning_since, settle
+from servingopt.optimize.ranking import spot_terms
 from servingopt.values import (
     AutoscalerState,
     CorrectionKey,
@@ -27,6 +28,7 @@ from servingopt.values import (
     Proposal,
     RunningConfig,
     ServingConfig,
+    SpotShare,
     canonical_behavior,
 )
 
@@ -114,7 +116,7 @@ def step(inp: LoopInput, planner: Planner) -> LoopOutput:
         except Exception as failure:  # the planner is pure; a bug there must not stop the loop
             error = failure
         else:
-            proposed = proposal(decision, inp.spec)
+            proposed = proposal(decision, inp.spec, inp.policy)
             if proposed is not None:
                 proposed = settle(proposed, inp.running)
             corrections = kept(decision.corrections)
@@ -238,12 +240,17 @@ def _labels(label: str, attributed: np.ndarray, times: np.ndarray) -> tuple[str,
     return tuple(label if a else "" for a in attributed.tolist())
 
 
-def proposal(decision: Decision, spec: ModelServingSpec) -> Proposal | None:
+def proposal(
+    decision: Decision, spec: ModelServingSpec, policy: ServingPolicySpec
+) -> Proposal | None:
     """The Decision as a configuration to apply (None when there is no configuration):
     what the spec does not let servingopt set (batching off, cache Off, no variants)
-    stays unset, as the operator would read it back."""
+    stays unset, as the operator would read it back. A spot decision carries the
+    policy's split when it keeps replicas on-demand."""
     if decision.instance_type is None or decision.capacity_type is None:
         return None
+    share = SpotShare(*spot_terms(spec, policy))
+    mixed = decision.capacity_type == "spot" and share.mixed
     batching = spec.batching.enabled
     caching = spec.caching.mode != "Off"
     config = ServingConfig(
@@ -259,6 +266,8 @@ def proposal(decision: Decision, spec: ModelServingSpec) -> Proposal | None:
         behavior=canonical_behavior(dict(decision.behavior)),
         cache_enabled=decision.cache.enabled if caching else None,
         cache_size_mib=decision.cache.size_mib if caching and decision.cache.enabled else None,
+        max_spot_percent=share.max_spot_percent if mixed else None,
+        on_demand_base=share.on_demand_base if mixed else None,
     )
     return Proposal(
         config=config,

@@ -95,7 +95,8 @@ def cost_spot_mix(
     replacement time; that capacity is priced at the on-demand rate (what it costs to
     cover it).
     """
-    share_od = np.ceil(replicas * (1.0 - max_spot_percent / 100.0) - 1e-9).astype(np.int64)
+    # The operator splits with values.split_replicas; the same integer arithmetic here.
+    share_od = -(-replicas * (100 - max_spot_percent) // 100)
     od = np.minimum(replicas, np.maximum(on_demand_base, share_od))
     spot = replicas - od
     ppn = pricing.pods_per_node

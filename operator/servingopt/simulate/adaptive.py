@@ -96,7 +96,7 @@ class ServingoptPolicy:
         observation = Observation(demand_rps=opening_rate(trace), current=current)
         decision = plan(scenario.spec, scenario.catalog, scenario.policy.spec, observation)
         self.corrections = loop.kept(decision.corrections)
-        proposal = loop.proposal(decision, scenario.spec)
+        proposal = loop.proposal(decision, scenario.spec, scenario.policy.spec)
         if proposal is None:  # nothing feasible to plan: stay where the workload is
             return self._initial_hpa(initial, trace)
         self.applied = as_read_back(proposal.config, scenario.spec)

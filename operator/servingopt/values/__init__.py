@@ -12,6 +12,7 @@ from .autoscaler import AutoscalerState
 from .config import Proposal, ServingConfig, canonical_behavior, held_target
 from .correction import ProfileCorrection
 from .metrics import MetricHistory, MetricsSample
+from .mix import SpotShare, split_replicas
 from .observation import HISTORY_SECONDS, CorrectionKey, FloatArray, Observation, RunningConfig
 
 __all__ = [
@@ -26,6 +27,8 @@ __all__ = [
     "Proposal",
     "RunningConfig",
     "ServingConfig",
+    "SpotShare",
     "canonical_behavior",
     "held_target",
+    "split_replicas",
 ]

@@ -12,6 +12,8 @@ import json
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
+from .mix import SpotShare
+
 
 @dataclass(frozen=True)
 class ServingConfig:
@@ -29,6 +31,16 @@ class ServingConfig:
     behavior: str = ""  # HPA v2 behavior as canonical JSON ("" = none)
     cache_enabled: bool | None = None
     cache_size_mib: int | None = None
+    max_spot_percent: int | None = None
+    """A spot capacity type with an on-demand part: the policy's largest spot share."""
+    on_demand_base: int | None = None
+    """... and the replicas kept on-demand whatever the share (None: all spot)."""
+
+    def spot_share(self) -> SpotShare | None:
+        """The on-demand/spot split this configuration runs (None: one capacity type)."""
+        if self.capacity_type != "spot" or self.max_spot_percent is None:
+            return None
+        return SpotShare(self.max_spot_percent, self.on_demand_base or 0)
 
     def placement(self) -> tuple[str | None, str | None, str | None]:
         return self.instance_type, self.pool, self.capacity_type
@@ -42,6 +54,8 @@ class ServingConfig:
         """The fields that reach the pod template (placement, variant, batching, cache)."""
         return (
             *self.placement(),
+            self.max_spot_percent,
+            self.on_demand_base,
             self.variant,
             self.max_batch_size,
             self.max_queue_delay_us,
@@ -52,6 +66,9 @@ class ServingConfig:
     def summary(self) -> str:
         """One line for history, events and logs."""
         parts = [f"{self.instance_type or '?'}/{self.capacity_type or '?'}"]
+        share = self.spot_share()
+        if share is not None:
+            parts[0] += f"<={share.max_spot_percent}%+{share.on_demand_base}od"
         if self.variant:
             parts.append(f"variant={self.variant}")
         if self.min_replicas is not None:

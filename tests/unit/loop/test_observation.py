@@ -93,7 +93,7 @@ def test_decision_becomes_a_proposal_the_manifests_can_apply(
 ) -> None:
     obs = observe(sample(), V100, 3, since(None))
     decision = plan(resnet.spec, catalog, ServingPolicySpec(), obs)
-    proposal = loop.proposal(decision, resnet.spec)
+    proposal = loop.proposal(decision, resnet.spec, ServingPolicySpec())
     assert proposal is not None
     config = proposal.config
     assert config.instance_type == decision.instance_type
@@ -114,7 +114,7 @@ def test_what_the_spec_does_not_let_servingopt_set_stays_unset(
             "variants": [],
         }
     )
-    proposal = loop.proposal(decision, spec)
+    proposal = loop.proposal(decision, spec, ServingPolicySpec())
     assert proposal is not None
     config = proposal.config
     assert (config.max_batch_size, config.max_queue_delay_us, config.variant) == (None,) * 3
