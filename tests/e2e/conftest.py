@@ -3,17 +3,21 @@ and a real Prometheus, reusing the dev-cluster fixtures of the integration tests
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from e2e_support import Exporter, Operator, PrometheusProxy
+from e2e_support import Demand, Exporter, Operator, PrometheusProxy, workload
 
 from servingopt.demo import SAMPLE_WORKLOAD_RULES
 from servingopt.devcluster import DevCluster, Kubectl, Prometheus
+from servingopt.devcluster import pools as pools_mod
+from servingopt.devcluster.twin import GroundTruth, TrafficTwin, load_spec, serving
 
 ROOT = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).parent
+DEPLOY = "resnet50-classifier"
+EXTRA_NODES = 6  # the dev pools have 3 nodes per capacity type; the HPA may go past that
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -78,3 +82,54 @@ def operator(
     yield op
     op.stop()
     print(f"--- operator log (tail) ---\n{op.log_tail(200)}")
+
+
+# The twin behind a Deployment scaled by a real HPA (HPA, spot-mix and KEDA tests).
+
+
+@pytest.fixture
+def demand() -> Demand:
+    return Demand(300.0)
+
+
+@pytest.fixture
+def twin(
+    custom_metrics: DevCluster,
+    prometheus: Prometheus,
+    kubectl: Kubectl,
+    namespace: str,
+    demand: Demand,
+) -> Iterator[TrafficTwin]:
+    kubectl.apply(workload())
+    kubectl.run("rollout", "status", f"deployment/{DEPLOY}", "--timeout=90s")
+    with serving(
+        kubeconfig=custom_metrics.kubeconfig,
+        prometheus=prometheus,
+        namespace=namespace,
+        deployment=DEPLOY,
+        truth=GroundTruth(load_spec(ROOT / "samples/modelservings/resnet50-classifier.yaml"), {}),
+        demand=demand,
+    ) as t:
+        yield t
+
+
+@pytest.fixture
+def extra_nodes(admin_kubectl: Kubectl) -> Iterator[Callable[[str], None]]:
+    """Adds kwok nodes to the pool the operator chose, so that the HPA's maximum can be
+    scheduled; deletes them afterwards (the session's cluster keeps its own pools)."""
+    added: list[str] = []
+
+    def add(pool_name: str) -> None:
+        pool_set = pools_mod.load_pools()
+        pool = next(p for p in pool_set.pools if p.name == pool_name)
+        nodes = [
+            pools_mod.node_manifest(pool, capacity_type, 100 + i, pool_set.zones[i % 3])
+            for capacity_type in pool.capacity_types
+            for i in range(EXTRA_NODES)
+        ]
+        admin_kubectl.apply(nodes)
+        added.extend(n["metadata"]["name"] for n in nodes)
+
+    yield add
+    if added:
+        admin_kubectl.run("delete", "node", *added, "--timeout=60s", check=False)

@@ -315,6 +315,16 @@ def pods_by_node_label(
     return out
 
 
+class Demand:
+    """The twin's total demand, set by the test."""
+
+    def __init__(self, rps: float) -> None:
+        self.rps = rps
+
+    def __call__(self, _: float) -> float:
+        return self.rps
+
+
 def load(path: str) -> dict[str, Any]:
     doc: dict[str, Any] = yaml.safe_load((ROOT / path).read_text())
     return doc

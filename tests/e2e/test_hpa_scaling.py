@@ -15,58 +15,20 @@ the HPA.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
-import pytest
-from e2e_support import ROOT, Operator, modelserving, pods_by_node_label, workload
+from e2e_support import Demand, Operator, modelserving, pods_by_node_label
 from kubernetes.utils.quantity import parse_quantity
 
-from servingopt.devcluster import DevCluster, Kubectl, Prometheus, wait_until
+from servingopt.devcluster import DevCluster, Kubectl, wait_until
 from servingopt.devcluster import pools as pools_mod
 from servingopt.devcluster.cluster import ADAPTER
-from servingopt.devcluster.twin import GroundTruth, TrafficTwin, load_spec, serving
+from servingopt.devcluster.twin import TrafficTwin
 
 DEPLOY = "resnet50-classifier"
 SCALE_DOWN_WINDOW_S = 30
 MAX_REPLICAS = 10
-EXTRA_NODES = 6  # the dev pools have 3 nodes per capacity type; the HPA may go past that
-
-
-class Demand:
-    """The twin's total demand, set by the test."""
-
-    def __init__(self, rps: float) -> None:
-        self.rps = rps
-
-    def __call__(self, _: float) -> float:
-        return self.rps
-
-
-@pytest.fixture
-def demand() -> Demand:
-    return Demand(300.0)
-
-
-@pytest.fixture
-def twin(
-    custom_metrics: DevCluster,
-    prometheus: Prometheus,
-    kubectl: Kubectl,
-    namespace: str,
-    demand: Demand,
-) -> Iterator[TrafficTwin]:
-    kubectl.apply(workload())
-    kubectl.run("rollout", "status", f"deployment/{DEPLOY}", "--timeout=90s")
-    with serving(
-        kubeconfig=custom_metrics.kubeconfig,
-        prometheus=prometheus,
-        namespace=namespace,
-        deployment=DEPLOY,
-        truth=GroundTruth(load_spec(ROOT / "samples/modelservings/resnet50-classifier.yaml"), {}),
-        demand=demand,
-    ) as t:
-        yield t
 
 
 def hpa(kubectl: Kubectl) -> dict[str, Any]:
@@ -96,28 +58,6 @@ def event_reasons(kubectl: Kubectl) -> set[str]:
 def pods_by_pool(kubectl: Kubectl) -> dict[str, int]:
     """Running pods of the Deployment per node pool ('Pending' for unscheduled ones)."""
     return pods_by_node_label(kubectl, DEPLOY, pools_mod.POOL_LABEL, "?")
-
-
-@pytest.fixture
-def extra_nodes(admin_kubectl: Kubectl) -> Iterator[Callable[[str], None]]:
-    """Adds kwok nodes to the pool the operator chose, so that the HPA's maximum can be
-    scheduled; deletes them afterwards (the session's cluster keeps its own pools)."""
-    added: list[str] = []
-
-    def add(pool_name: str) -> None:
-        pool_set = pools_mod.load_pools()
-        pool = next(p for p in pool_set.pools if p.name == pool_name)
-        nodes = [
-            pools_mod.node_manifest(pool, capacity_type, 100 + i, pool_set.zones[i % 3])
-            for capacity_type in pool.capacity_types
-            for i in range(EXTRA_NODES)
-        ]
-        admin_kubectl.apply(nodes)
-        added.extend(n["metadata"]["name"] for n in nodes)
-
-    yield add
-    if added:
-        admin_kubectl.run("delete", "node", *added, "--timeout=60s", check=False)
 
 
 def allowed_scale_down(behavior: dict[str, Any], start: int) -> int:

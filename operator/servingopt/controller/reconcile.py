@@ -45,7 +45,8 @@ from servingopt.loop import (
 from servingopt.metrics import promql
 from servingopt.metrics.exported import OperatorMetrics
 from servingopt.metrics.source import MetricSource, SampleRequest
-from servingopt.values import MetricsSample, ServingConfig
+from servingopt.optimize.ranking import spot_terms
+from servingopt.values import MetricsSample, ServingConfig, SpotShare
 
 from . import cost as costs
 from .status import Findings, build_status, status_differs
@@ -409,7 +410,8 @@ async def _reconcile(deps: Deps, body: Mapping[str, Any], now: float) -> Result:
         )
     writes, verdict = await _execute(deps, body, spec, catalog, verdict, container, memory, trigger)
     if verdict.outcome not in ("Applied", "RolledBack", "Off") and mode == "Auto":
-        writes += await _keep_spot_copy(deps, body, spec, catalog, current, container)
+        share = SpotShare(*spot_terms(spec, ctx.policy))
+        writes += await _keep_spot_mix(deps, body, spec, catalog, current, share, container)
     if verdict.outcome in ("Applied", "RolledBack") and verdict.target is not None:
         applied_meta = {
             "config": verdict.target.to_dict(),
@@ -560,23 +562,28 @@ async def _recreate_autoscaler(
     return replace(state, owned_hpa=await deps.kube.get(paths.hpa(namespace, name)))
 
 
-async def _keep_spot_copy(
+async def _keep_spot_mix(
     deps: Deps,
     body: Mapping[str, Any],
     spec: ModelServingSpec,
     catalog: InstanceCatalog,
     current: ServingConfig,
+    share: SpotShare,
     container: str | None,
 ) -> int:
-    """A running spot mix: the spot copy follows the user's pod template (a new image,
-    a new env var) between plans. Nothing is sent when it already does."""
-    share = current.spot_share()
-    if share is None or current.instance_type is None:
+    """A running spot mix between plans: the spot copy follows the user's pod template
+    (a new image, a new env var), and the split follows the policy's spot terms at once
+    (a lower ``maxPercent`` is a limit, not a saving to weigh). Nothing is sent when
+    both already hold. A policy that no longer allows on-demand is left to the plan."""
+    if current.spot_share() is None or current.instance_type is None or not share.mixed:
         return 0
+    config = replace(
+        current, max_spot_percent=share.max_spot_percent, on_demand_base=share.on_demand_base
+    )
     try:
-        return await io.apply_mix(deps.kube, body, spec, current, catalog, share, container)
+        return await io.apply_mix(deps.kube, body, spec, config, catalog, share, container)
     except (ApiError, io.WorkloadError, ValueError) as error:
-        log.warning("updating the spot copy failed: %s", error)
+        log.warning("updating the spot mix failed: %s", error)
         return 0
 
 
