@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Builds the real control-plane binaries used by servingopt's tests and demo
 # (kube-apiserver, kube-controller-manager, kube-scheduler, kubectl, etcd, kwok, and
-# prometheus-adapter, the custom-metrics API server HPAs read through) from Go modules, without Docker. Binaries are cached outside the repository,
-# keyed by version, and rebuilt only when missing.
+# prometheus-adapter, the custom-metrics API server HPAs read through; KEDA's operator and
+# metrics API server) from Go modules, without Docker. Binaries are cached outside the
+# repository, keyed by version, and rebuilt only when missing.
 #
 #   hack/build-controlplane.sh            build what is missing, print the bin dir
 #   SERVINGOPT_CACHE=/path hack/...       cache root (default ~/.cache/servingopt)
@@ -14,9 +15,11 @@ KUBE_VERSION="v1.36.3"
 ETCD_VERSION="v3.6.16"
 KWOK_VERSION="v0.8.0"
 ADAPTER_VERSION="v0.12.0"
+KEDA_VERSION="v2.21.0"
 BIN_DIR="$CACHE/bin/k8s-$KUBE_VERSION-etcd-$ETCD_VERSION-kwok-$KWOK_VERSION"
 # The adapter has its own versioned dir; BIN_DIR holds a link to the version pinned here.
 ADAPTER_DIR="$CACHE/bin/prometheus-adapter-$ADAPTER_VERSION"
+KEDA_DIR="$CACHE/bin/keda-$KEDA_VERSION"
 
 export CGO_ENABLED=0 GOFLAGS="${GOFLAGS:--mod=readonly}"
 export GOCACHE="${GOCACHE:-$CACHE/go-build}"
@@ -78,6 +81,27 @@ build_adapter() {
     -o "$ADAPTER_DIR/prometheus-adapter" sigs.k8s.io/prometheus-adapter/cmd/adapter)
 }
 
+# KEDA's go.mod pins its dependencies with replace directives, which only the main
+# module's go.mod applies: it is built inside a writable copy of its own module.
+build_keda() {
+  local src work
+  src="$(cd "$(mktemp -d)" && GOFLAGS=-mod=mod go mod download -json \
+    "github.com/kedacore/keda/v2@$KEDA_VERSION" | sed -n 's/^\t"Dir": "\(.*\)",$/\1/p')"
+  [ -f "$src/go.mod" ] || { log "no source for keda $KEDA_VERSION"; return 1; }
+  work="$(mktemp -d)"
+  cp -r "$src"/. "$work/"
+  chmod -R u+w "$work"
+  mkdir -p "$KEDA_DIR"
+  local ld="-s -w -X github.com/kedacore/keda/v2/version.Version=$KEDA_VERSION"
+  (cd "$work" && GOFLAGS=-mod=mod go build -trimpath -ldflags "$ld" \
+    -o "$KEDA_DIR/keda-operator" ./cmd/operator &&
+    GOFLAGS=-mod=mod go build -trimpath -ldflags "$ld" \
+    -o "$KEDA_DIR/keda-metrics-apiserver" ./cmd/adapter)
+  local rc=$?
+  rm -rf "$work"
+  return "$rc"
+}
+
 main() {
   mkdir -p "$BIN_DIR"
   local total_start=$SECONDS
@@ -91,6 +115,10 @@ main() {
   [ -x "$ADAPTER_DIR/prometheus-adapter" ] ||
     with_progress "prometheus-adapter $ADAPTER_VERSION" build_adapter
   ln -sfn "$ADAPTER_DIR/prometheus-adapter" "$BIN_DIR/prometheus-adapter"
+  [ -x "$KEDA_DIR/keda-operator" ] && [ -x "$KEDA_DIR/keda-metrics-apiserver" ] ||
+    with_progress "keda $KEDA_VERSION (operator, metrics API server)" build_keda
+  ln -sfn "$KEDA_DIR/keda-operator" "$BIN_DIR/keda-operator"
+  ln -sfn "$KEDA_DIR/keda-metrics-apiserver" "$BIN_DIR/keda-metrics-apiserver"
   log "control plane ready in $BIN_DIR ($((SECONDS - total_start)) s)"
   echo "$BIN_DIR"
 }

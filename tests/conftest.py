@@ -10,6 +10,7 @@ from servingopt.devcluster.pytest_plugin import (  # noqa: F401  (fixtures)
     custom_metrics,
     dev_cluster,
     developer_kubectl,
+    keda,
     keda_crds,
     kubeconfig,
     kubectl,

@@ -36,6 +36,12 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser], help: s
         help="also start prometheus-adapter as the custom metrics API (implies --prometheus), "
         "with `servingopt adapter-config`'s rules",
     )
+    up.add_argument(
+        "--keda",
+        action="store_true",
+        help="also start KEDA (its operator and metrics API server, built from its Go module) "
+        "as the external metrics API",
+    )
     up.add_argument("--pools", type=Path, help="node pools YAML (default: the shipped one)")
     up.add_argument("--nodes-per-pool", type=int, help="nodes per pool and capacity type")
     up.add_argument("--bin-dir", type=Path, help="control-plane binaries (default: build)")
@@ -82,6 +88,8 @@ def _up(args: argparse.Namespace) -> int:
     cluster.up(with_prometheus=args.prometheus or args.adapter)
     if args.adapter:
         cluster.start_adapter()
+    if args.keda:
+        cluster.start_keda()
     if args.detach:
         _print_env(cluster)
         print(f"# stop with: servingopt dev-cluster down --name {args.name}", file=sys.stderr)

@@ -22,6 +22,8 @@ class Binaries:
     kwok: Path
     prometheus: Path | None
     prometheus_adapter: Path | None = None
+    keda_operator: Path | None = None
+    keda_metrics_apiserver: Path | None = None
 
     @property
     def bin_dir(self) -> Path:
@@ -62,6 +64,8 @@ def find_binaries(bin_dir: Path | None = None) -> Binaries:
         raise FileNotFoundError(f"missing in {d}: {', '.join(missing)}")
     prom = os.environ.get("SERVINGOPT_PROMETHEUS") or shutil.which("prometheus")
     adapter = d / "prometheus-adapter"
+    keda = {n: d / n for n in ("keda-operator", "keda-metrics-apiserver")}
+    keda_ok = {n: p if os.access(p, os.X_OK) else None for n, p in keda.items()}
     return Binaries(
         etcd=d / "etcd",
         kube_apiserver=d / "kube-apiserver",
@@ -71,4 +75,6 @@ def find_binaries(bin_dir: Path | None = None) -> Binaries:
         kwok=d / "kwok",
         prometheus=Path(prom) if prom else None,
         prometheus_adapter=adapter if os.access(adapter, os.X_OK) else None,
+        keda_operator=keda_ok["keda-operator"],
+        keda_metrics_apiserver=keda_ok["keda-metrics-apiserver"],
     )

@@ -30,6 +30,7 @@ from typing import Any
 
 from servingopt.devcluster import adapter as adapter_mod
 from servingopt.devcluster import components as comp
+from servingopt.devcluster import keda as keda_mod
 from servingopt.devcluster import pools as pools_mod
 from servingopt.devcluster.binaries import Binaries, find_binaries
 from servingopt.devcluster.kubectl import Kubectl, wait_until, write_kubeconfig
@@ -42,6 +43,8 @@ DEV_USER = "servingopt-dev"
 DEV_GROUP = "servingopt:developers"
 ADAPTER = "prometheus-adapter"
 STOP_ORDER = (
+    keda_mod.METRICS_SERVER,
+    keda_mod.OPERATOR,
     ADAPTER,
     "prometheus",
     "kwok",
@@ -85,6 +88,7 @@ class DevCluster:
     ports: comp.Ports | None = None
     prometheus_port: int | None = None
     adapter_port: int | None = None
+    keda_ports: dict[str, int] | None = None
     startup_seconds: float | None = None
     _procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict, repr=False)
     _binaries: Binaries | None = field(default=None, repr=False)
@@ -246,6 +250,48 @@ class DevCluster:
 
         _wait_alive_aware(served, f"the API server to serve {path}")
 
+    def start_keda(self) -> float:
+        """Starts KEDA (once): its CRDs, its operator and its metrics API server, registered
+        as the external metrics API; waits until the API server serves it. Returns the
+        seconds that took."""
+        names = (keda_mod.OPERATOR, keda_mod.METRICS_SERVER)
+        if all(n in self.records and is_alive(self.records[n]) for n in names):
+            return 0.0
+        operator, server = self.binaries.keda_operator, self.binaries.keda_metrics_apiserver
+        if operator is None or server is None:
+            raise ClusterError("no KEDA binaries: run hack/build-controlplane.sh")
+        started = time.monotonic()
+        kubectl = self.kubectl()
+        kubectl.run("apply", "--server-side", "-f", str(keda_mod.keda_crds_dir()))
+        kubectl.run("wait", "--for=condition=Established", "--timeout=60s", "crd", "--all")
+        kubectl.apply(keda_mod.namespace())
+        certs = self.directory / "keda" / "certs"
+        ca = keda_mod.make_certs(certs)
+        metrics, probe, grpc, secure, server_metrics = free_ports(5)
+        self.keda_ports = {"probe": probe, "secure": secure}
+        self._start(
+            keda_mod.OPERATOR,
+            keda_mod.operator_argv(operator, self.kubeconfig, certs, (metrics, probe, grpc)),
+        )
+        self._wait_component(keda_mod.OPERATOR)
+        argv = keda_mod.metrics_server_argv(
+            server, self.kubeconfig, certs, secure, server_metrics, grpc
+        )
+        self._start(keda_mod.METRICS_SERVER, argv)
+        self._wait_component(keda_mod.METRICS_SERVER)
+        kubectl.apply(keda_mod.registration(secure, ca.cert))
+        path = f"/apis/{keda_mod.GROUP}/{keda_mod.VERSION}"
+
+        def served() -> bool:
+            for name in names:
+                self._check_alive(name)
+            return kubectl.run("get", "--raw", path, check=False).returncode == 0
+
+        _wait_alive_aware(served, f"the API server to serve {path}")
+        took = time.monotonic() - started
+        self.log(f"KEDA serving {keda_mod.GROUP} in {took:.1f} s")
+        return took
+
     def down(self, *, remove: bool = True) -> None:
         """Stops every component (prometheus first, etcd last); removes the state dir."""
         for name in STOP_ORDER:
@@ -299,6 +345,15 @@ class DevCluster:
             self.prometheus.wait_ready()
         elif name == "kwok":
             self._wait_http(name, f"http://127.0.0.1:{p.kwok}/healthz", b"ok")
+        elif name in (keda_mod.OPERATOR, keda_mod.METRICS_SERVER):
+            assert self.keda_ports is not None
+            if name == keda_mod.OPERATOR:
+                url = f"http://127.0.0.1:{self.keda_ports['probe']}/healthz"
+                self._wait_http(name, url, b"ok")
+            else:
+                ca = ssl.create_default_context(cafile=str(self.directory / "keda/certs/ca.crt"))
+                url = f"https://127.0.0.1:{self.keda_ports['secure']}/healthz"
+                self._wait_http(name, url, b"ok", ca)
         elif name == ADAPTER:
             ca = ssl.create_default_context(cafile=str(load_pki(self.directory / "pki").ca.cert))
             self._wait_http(name, f"https://127.0.0.1:{self.adapter_port}/healthz", b"ok", ca)
@@ -405,6 +460,7 @@ class DevCluster:
             "ports": self.ports.__dict__ if self.ports else None,
             "prometheusPort": self.prometheus_port,
             "adapterPort": self.adapter_port,
+            "kedaPorts": self.keda_ports,
             "startupSeconds": self.startup_seconds,
             "processes": {k: r.to_json() for k, r in self.records.items()},
         }
@@ -426,6 +482,7 @@ class DevCluster:
         cluster.ports = comp.Ports(**raw["ports"]) if raw["ports"] else None
         cluster.prometheus_port = raw.get("prometheusPort")
         cluster.adapter_port = raw.get("adapterPort")
+        cluster.keda_ports = raw.get("kedaPorts")
         cluster.startup_seconds = raw.get("startupSeconds")
         cluster.records = {k: ProcessRecord.from_json(v) for k, v in raw["processes"].items()}
         return cluster

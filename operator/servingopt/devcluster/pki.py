@@ -74,7 +74,7 @@ def _new_key(path: Path) -> None:
     path.chmod(0o600)
 
 
-def _make_ca(d: Path, name: str = "ca", subject: str = "/CN=servingopt-dev-ca") -> CertPair:
+def make_ca(d: Path, name: str = "ca", subject: str = "/CN=servingopt-dev-ca") -> CertPair:
     pair = CertPair(d / f"{name}.crt", d / f"{name}.key")
     _new_key(pair.key)
     _openssl(
@@ -98,7 +98,7 @@ def _make_ca(d: Path, name: str = "ca", subject: str = "/CN=servingopt-dev-ca") 
     return pair
 
 
-def _sign(d: Path, ca: CertPair, name: str, subject: str, ext: list[str]) -> CertPair:
+def sign(d: Path, ca: CertPair, name: str, subject: str, ext: list[str]) -> CertPair:
     """Issues `name`.crt/.key for `subject`; `ext` are X.509v3 extension lines."""
     pair = CertPair(d / f"{name}.crt", d / f"{name}.key")
     _new_key(pair.key)
@@ -130,21 +130,21 @@ def _sign(d: Path, ca: CertPair, name: str, subject: str, ext: list[str]) -> Cer
 
 def make_pki(d: Path, developer_user: str, developer_group: str) -> Pki:
     d.mkdir(parents=True, exist_ok=True)
-    ca = _make_ca(d)
+    ca = make_ca(d)
     server_ext = ["extendedKeyUsage=serverAuth", "subjectAltName=" + ",".join(API_SANS)]
     client_ext = ["extendedKeyUsage=clientAuth"]
-    apiserver = _sign(d, ca, "apiserver", "/CN=kube-apiserver", server_ext)
-    admin = _sign(d, ca, "admin", "/O=system:masters/CN=servingopt-admin", client_ext)
+    apiserver = sign(d, ca, "apiserver", "/CN=kube-apiserver", server_ext)
+    admin = sign(d, ca, "admin", "/O=system:masters/CN=servingopt-admin", client_ext)
     dev_subject = f"/O={developer_group}/CN={developer_user}"
-    developer = _sign(d, ca, "developer", dev_subject, client_ext)
+    developer = sign(d, ca, "developer", dev_subject, client_ext)
     sa_key, sa_pub = d / "sa.key", d / "sa.pub"
     _new_key(sa_key)
     _openssl("pkey", "-in", str(sa_key), "-pubout", "-out", str(sa_pub), cwd=d)
-    proxy_ca = _make_ca(d, "front-proxy-ca", "/CN=servingopt-dev-front-proxy-ca")
-    proxy_client = _sign(d, proxy_ca, "front-proxy-client", f"/CN={FRONT_PROXY_CLIENT}", client_ext)
+    proxy_ca = make_ca(d, "front-proxy-ca", "/CN=servingopt-dev-front-proxy-ca")
+    proxy_client = sign(d, proxy_ca, "front-proxy-client", f"/CN={FRONT_PROXY_CLIENT}", client_ext)
     namespace, service = ADAPTER_SERVICE
     adapter_sans = f"subjectAltName=IP:127.0.0.1,DNS:{service}.{namespace}.svc"
-    adapter = _sign(
+    adapter = sign(
         d, ca, "adapter", f"/CN={service}", ["extendedKeyUsage=serverAuth", adapter_sans]
     )
     return Pki(ca, apiserver, admin, developer, sa_key, sa_pub, proxy_ca, proxy_client, adapter)

@@ -10,6 +10,8 @@ Import the fixtures in a conftest.py (`from servingopt.devcluster.pytest_plugin 
 - `developer_kubectl`: the non-admin user, allowed only what its Role grants.
 - `prometheus` (session): a real Prometheus server started on first use.
 - `keda_crds` (session): KEDA's own CRDs (from its Go module) installed, no KEDA operator.
+- `keda` (session): KEDA's operator and metrics API server running (the external metrics
+  API), built from the same module.
 - `custom_metrics` (session): prometheus-adapter serving the custom metrics API from
   that Prometheus, with `servingopt adapter-config`'s rules, started on first use.
 """
@@ -36,6 +38,7 @@ __all__ = [
     "custom_metrics",
     "dev_cluster",
     "developer_kubectl",
+    "keda",
     "keda_crds",
     "kubeconfig",
     "kubectl",
@@ -104,6 +107,13 @@ def prometheus(dev_cluster: DevCluster) -> Prometheus:
 @pytest.fixture(scope="session")
 def custom_metrics(dev_cluster: DevCluster, prometheus: Prometheus) -> DevCluster:
     dev_cluster.start_adapter()
+    return dev_cluster
+
+
+@pytest.fixture(scope="session")
+def keda(dev_cluster: DevCluster) -> DevCluster:
+    """KEDA running: its operator and its metrics API server (the external metrics API)."""
+    dev_cluster.start_keda()
     return dev_cluster
 
 

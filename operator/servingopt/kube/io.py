@@ -111,7 +111,7 @@ async def read_state(
             continue
         if m.owned_by(hpa, ms_uid):
             owned = hpa
-        elif scaler_uid and m.owned_by(hpa, scaler_uid):
+        elif scaler_uid and m.owned_by(hpa, scaler_uid, "ScaledObject"):
             scaler_hpa = hpa  # KEDA's, from servingopt's ScaledObject
         else:
             foreign.append(hpa["metadata"]["name"])
@@ -390,8 +390,25 @@ async def apply_autoscaler(
             raise WorkloadError("autoscaling.engine KEDA needs a Prometheus URL for its trigger")
         writes = await apply_scaled_object(kube, ms, spec, config, trigger)
         return writes + await remove_owned_hpa(kube, ms, scaled_object=False)
-    writes = await apply_hpa(kube, ms, spec, config)
-    return writes + await remove_owned_hpa(kube, ms, hpa=False)
+    writes = await _remove_scaled_object(kube, ms)
+    return writes + await apply_hpa(kube, ms, spec, config)
+
+
+async def _remove_scaled_object(kube: ApiClient, ms: Mapping[str, Any]) -> int:
+    """Delete the ScaledObject servingopt owns and the HPA KEDA made from it, which
+    holds the name servingopt's own HPA takes (KEDA or the garbage collector would delete
+    it too, but not before the HPA is due)."""
+    namespace = ms["metadata"]["namespace"]
+    path = paths.scaledobject(namespace, m.hpa_name(ms))
+    live = await kube.get(path)  # None also where KEDA is not installed
+    if live is None or not m.owned_by(live, ms["metadata"]["uid"]):
+        return 0
+    writes = 1 if await kube.delete(path) else 0
+    hpa_path = paths.hpa(namespace, m.hpa_name(ms))
+    keda_hpa = await kube.get(hpa_path)
+    if keda_hpa is not None and m.owned_by(keda_hpa, live["metadata"]["uid"], "ScaledObject"):
+        writes += 1 if await kube.delete(hpa_path) else 0
+    return writes
 
 
 async def apply_scaled_object(

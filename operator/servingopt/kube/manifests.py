@@ -539,9 +539,10 @@ def hpa_view(scaled_object: Mapping[str, Any], keda_hpa: Mapping[str, Any] | Non
     return view
 
 
-def owned_by(obj: Mapping[str, Any], ms_uid: str) -> bool:
+def owned_by(obj: Mapping[str, Any], owner_uid: str, kind: str = "ModelServing") -> bool:
+    """Whether ``obj`` has an ownerReference to the ``kind`` object with ``owner_uid``."""
     refs = obj.get("metadata", {}).get("ownerReferences") or []
-    return any(r.get("uid") == ms_uid and r.get("kind") == "ModelServing" for r in refs)
+    return any(r.get("uid") == owner_uid and r.get("kind") == kind for r in refs)
 
 
 def targets_deployment(hpa: Mapping[str, Any], name: str, mix: str | None = None) -> bool:
