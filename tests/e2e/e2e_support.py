@@ -23,6 +23,7 @@ from typing import Any
 import yaml
 
 from servingopt.devcluster import Kubectl
+from servingopt.kube.manifests import spot_deployment_name
 from servingopt.metrics.source import SampleRequest
 from servingopt.values import MetricsSample
 
@@ -313,6 +314,17 @@ def pods_by_node_label(
         where = values.get(pod["spec"].get("nodeName", ""), missing) if running else "Pending"
         out[where] = out.get(where, 0) + 1
     return out
+
+
+def workload_replicas(kubectl: Kubectl, deployment: str) -> int:
+    """Replicas the autoscaler set: the Deployment's, plus its spot copy's when the plan
+    is a spot mix (the autoscaler then scales the CapacityMix that splits them)."""
+    names = {deployment, spot_deployment_name(deployment)}
+    return sum(
+        int(d["spec"].get("replicas") or 0)
+        for d in kubectl.json("get", "deployments")["items"]
+        if d["metadata"]["name"] in names
+    )
 
 
 class Demand:

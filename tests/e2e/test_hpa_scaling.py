@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from e2e_support import Demand, Operator, modelserving, pods_by_node_label
+from e2e_support import Demand, Operator, modelserving, pods_by_node_label, workload_replicas
 from kubernetes.utils.quantity import parse_quantity
 
 from servingopt.devcluster import DevCluster, Kubectl, wait_until
@@ -47,7 +47,7 @@ def ms_condition(kubectl: Kubectl, kind: str) -> dict[str, Any]:
 
 
 def replicas(kubectl: Kubectl) -> int:
-    return int(kubectl.json("get", "deployment", DEPLOY)["spec"]["replicas"])
+    return workload_replicas(kubectl, DEPLOY)
 
 
 def event_reasons(kubectl: Kubectl) -> set[str]:

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from e2e_support import Demand, Operator, PrometheusProxy, modelserving
+from e2e_support import Demand, Operator, PrometheusProxy, modelserving, workload_replicas
 
 from servingopt.devcluster import DevCluster, Kubectl, wait_until
 from servingopt.devcluster.twin import TrafficTwin
@@ -42,7 +42,7 @@ def condition(kubectl: Kubectl, kind: str) -> dict[str, Any]:
 
 
 def replicas(kubectl: Kubectl) -> int:
-    return int(kubectl.json("get", "deployment", DEPLOY)["spec"]["replicas"])
+    return workload_replicas(kubectl, DEPLOY)
 
 
 def test_keda_scales_the_workload_from_the_scaled_object_servingopt_owns(

@@ -153,7 +153,10 @@ def test_crds_are_established_with_short_name_and_status_subresource(
     assert version["name"] == "v1alpha1"
     assert "status" in version["subresources"]
     kinds = {d["spec"]["names"]["kind"] for d in crds}
-    assert kinds == {"ModelServing", "ServingPolicy", "InstanceCatalog"}
+    assert kinds == {"ModelServing", "ServingPolicy", "InstanceCatalog", "CapacityMix"}
+    mix = admin_kubectl.json("get", "crd", "capacitymixes.servingopt.io")
+    scale = mix["spec"]["versions"][0]["subresources"]["scale"]
+    assert scale["specReplicasPath"] == ".spec.replicas"
 
 
 def test_samples_are_accepted(crds: list[Doc], kubectl: Kubectl) -> None:
