@@ -355,6 +355,19 @@ def modelserving(policy: str, mode: str = "Auto") -> dict[str, Any]:
     return doc
 
 
+def gitops_modelserving(policy: str, mode: str | None = "Auto") -> dict[str, Any]:
+    """The sample ModelServing with variants chosen by env only: the image is Git's.
+    ``mode`` None leaves ``spec.mode`` unset (the policy's ``defaultMode``)."""
+    doc = modelserving(policy)
+    for variant in doc["spec"]["variants"]:
+        variant.pop("image", None)
+    if mode is None:
+        del doc["spec"]["mode"]
+    else:
+        doc["spec"]["mode"] = mode
+    return doc
+
+
 class ScriptedSource:
     """1500 req/s for the last hour; p99 set by the test."""
 

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
-from e2e_support import Exporter, Operator, load, modelserving, workload
+from e2e_support import Exporter, Operator, gitops_modelserving, load, modelserving, workload
 from fault_support import DEPLOY, FM, converged, manager_times, status_of, writes
 
 from servingopt.devcluster import Kubectl, wait_until
@@ -57,15 +57,19 @@ def flux(kubectl: Kubectl, doc: dict[str, Any]) -> Any:
     )
 
 
-TOOLS: dict[str, Tool] = {"argocd": argo_cd, "flux": flux}
+def argo_cd_server_side(kubectl: Kubectl, doc: dict[str, Any]) -> Any:
+    """Argo CD with the ServerSideApply=true sync option: server-side apply under its
+    own manager, forced (as its SSA proposal settled on)."""
+    return kubectl.apply(
+        doc,
+        server_side=True,
+        field_manager="argocd-controller",
+        force_conflicts=True,
+        check=False,
+    )
 
 
-def gitops_modelserving(policy: str) -> dict[str, Any]:
-    """The sample ModelServing with variants chosen by env only: the image is Git's."""
-    doc = modelserving(policy)
-    for variant in doc["spec"]["variants"]:
-        variant.pop("image", None)
-    return doc
+TOOLS: dict[str, Tool] = {"argocd": argo_cd, "argocd-ssa": argo_cd_server_side, "flux": flux}
 
 
 def optimized(kubectl: Kubectl) -> dict[str, Any]:
@@ -213,3 +217,23 @@ def test_the_full_manifest_reapplied_client_side_fights_and_servingopt_does_not_
     condition = optimized(kubectl)
     assert condition["status"] == "False" and condition["reason"] == "Overwritten", condition
     assert f"pool {ours['pool']} -> gpu-v100" in condition["message"], condition
+
+
+def test_the_full_manifest_applied_server_side_unforced_names_the_conflict(
+    kubectl: Kubectl, policy: str, exporter: Exporter, operator: Operator
+) -> None:
+    """servingopt's fields in Git, applied server-side without forcing (a pipeline's
+    ``kubectl apply --server-side``): the API server refuses, naming servingopt as the
+    manager of each contested field, and servingopt's fields stay as they were."""
+    git = load(GITOPS_WORKLOAD)
+    assert flux(kubectl, git).returncode == 0
+    kubectl.apply(gitops_modelserving(policy))
+    converged(kubectl, operator)
+    before = servingopt_view(kubectl.json("get", "deployment", DEPLOY))
+    full = workload()
+    done = kubectl.apply(full, server_side=True, field_manager="ci-pipeline", check=False)
+    print(f"\nunforced server-side apply of the full manifest: {done.stderr.strip()}")
+    assert done.returncode != 0
+    assert "conflict" in done.stderr.lower() and f'"{FM}"' in done.stderr, done.stderr
+    assert ".spec.template.spec.nodeSelector" in done.stderr, done.stderr
+    assert servingopt_view(kubectl.json("get", "deployment", DEPLOY)) == before

@@ -3,7 +3,7 @@
 from .base import API_VERSION, GROUP, VERSION, ApiModel, Rule, RuleViolation
 from .instancecatalog import InstanceCatalog, InstanceCatalogSpec, InstanceType
 from .modelserving import ModelServing, ModelServingSpec, ModelServingStatus, Variant
-from .servingpolicy import ServingPolicy, ServingPolicySpec
+from .servingpolicy import ServingPolicy, ServingPolicySpec, effective_mode
 
 KINDS: dict[str, type[ApiModel]] = {
     "ModelServing": ModelServing,
@@ -28,4 +28,5 @@ __all__ = [
     "ServingPolicy",
     "ServingPolicySpec",
     "Variant",
+    "effective_mode",
 ]

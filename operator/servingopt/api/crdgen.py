@@ -55,7 +55,8 @@ RESOURCES: tuple[CrdSpec, ...] = (
         scope="Namespaced",
         categories=("servingopt",),
         printer_columns=(
-            _column("Mode", ".spec.mode"),
+            _column("Ready", '.status.conditions[?(@.type=="Ready")].status'),
+            _column("Mode", ".status.mode"),
             _column("Pool", ".status.recommendation.pool"),
             _column("Instance", ".status.recommendation.instanceType"),
             _column("Variant", ".status.recommendation.variant", priority=1),

@@ -348,9 +348,10 @@ class ModelServingSpec(ApiModel):
 
     target_ref: TargetRef
     """Required. The Deployment to tune."""
-    mode: Mode = "Auto"
-    """`Auto`: apply decisions. `Recommend`: write status only (GitOps). `Off`: do
-    nothing and remove the HPA servingopt created."""
+    mode: Mode | None = None
+    """`Auto`: apply decisions. `Recommend`: write status (and the patch Auto would
+    apply) only, for GitOps. `Off`: do nothing and remove the autoscaler servingopt
+    created. Unset: the governing ServingPolicy's `defaultMode`."""
     slo: Slo
     """Required. Latency (and optionally accuracy, error-rate) objective."""
     metrics: MetricsSource = MetricsSource()
@@ -510,6 +511,9 @@ class ModelServingStatus(ApiModel):
 
     observed_generation: int | None = None
     """Generation of the spec this status describes."""
+    mode: Mode | None = None
+    """The mode servingopt acts in: `spec.mode`, else the governing policy's
+    `defaultMode`."""
     conditions: Annotated[list[Condition], Field(json_schema_extra=list_map("type"))] = []
     """Standard conditions, one per type."""
     slo_state: SloState | None = None
@@ -526,6 +530,11 @@ class ModelServingStatus(ApiModel):
     """The most recent decisions, newest first."""
     alternatives: Annotated[list[Alternative], Field(max_length=10)] = []
     """The best configurations not chosen, with why."""
+    recommended_patch: Annotated[str, Field(max_length=65536)] | None = None
+    """Mode `Recommend`: the objects Auto mode would apply for the recommendation, as
+    YAML documents to commit (the Deployment's servingopt fields as a patch, the
+    autoscaler; for a spot mix also the CapacityMix and the spot copy). `servingopt
+    recommend` writes it out as a kustomize component."""
 
 
 class ModelServing(ApiModel):

@@ -8,7 +8,7 @@ from typing import Annotated, ClassVar, Literal
 from pydantic import Field
 
 from .base import API_VERSION, ApiModel, CapacityType, Mode, ObjectMeta, Rule, list_set
-from .modelserving import Name
+from .modelserving import ModelServingSpec, Name
 from .names import DnsSubdomain, LabelValue, QualifiedName
 
 SelectorOperator = Literal["In", "NotIn", "Exists", "DoesNotExist"]
@@ -183,7 +183,7 @@ class ServingPolicySpec(ApiModel):
     """How hard to push cost down: sets the utilisation headroom kept below the SLO
     capacity (`Conservative` 35 %, `Balanced` 20 %, `Aggressive` 10 %)."""
     default_mode: Mode = "Recommend"
-    """Mode for ModelServings that leave `spec.mode` at its default."""
+    """Mode of the ModelServings this policy governs that leave `spec.mode` unset."""
     namespace_selector: NamespaceSelector | None = None
     """Namespaces this policy governs. Unset: none. A ModelServing is governed by the
     highest-`priority` policy selecting its namespace; `spec.policyRef` may pick another
@@ -230,3 +230,8 @@ class ServingPolicy(ApiModel):
     kind: Literal["ServingPolicy"] = "ServingPolicy"
     metadata: ObjectMeta = ObjectMeta()
     spec: ServingPolicySpec = ServingPolicySpec()
+
+
+def effective_mode(spec: ModelServingSpec | None, policy: ServingPolicySpec) -> Mode:
+    """The mode servingopt acts in: the ModelServing's own, else its policy's default."""
+    return (spec.mode if spec is not None else None) or policy.default_mode

@@ -28,6 +28,11 @@ COMMANDS: tuple[Command, ...] = (
         "run", "servingopt.commands.run", "run the operator (kopf) against the current cluster"
     ),
     Command("plan", "servingopt.commands.plan", "decide the cheapest configuration offline"),
+    Command(
+        "recommend",
+        "servingopt.commands.recommend",
+        "the patch a ModelServing in mode Recommend would get, to commit (GitOps)",
+    ),
     Command("simulate", "servingopt.commands.simulate", "replay a traffic trace against policies"),
     Command("bench", "servingopt.commands.bench", "run the ServingBench suite"),
     Command("crds", "servingopt.commands.crds", "write (or --check) the generated CRDs"),

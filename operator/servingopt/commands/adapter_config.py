@@ -8,11 +8,16 @@ import sys
 from pathlib import Path
 
 from .exits import EXIT_INVALID_INPUT, EXIT_OK
+from .helptext import examples
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser], help: str) -> None:
     p = sub.add_parser(
         "adapter-config",
+        **examples(
+            "servingopt adapter-config > adapter-rules.yaml",
+            "servingopt adapter-config --preset triton -f samples/modelservings/support-llm.yaml",
+        ),
         help=help,
         description="Print prometheus-adapter's configuration (its config.yaml `rules`) "
         "serving requests_per_second and concurrent_requests per pod, plus the metric "

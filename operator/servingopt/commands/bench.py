@@ -29,6 +29,7 @@ from servingopt.simulate.world import Scenario
 
 from .argtypes import check_output, minutes, nonnegative_int
 from .exits import EXIT_INVALID_INPUT, EXIT_OK
+from .helptext import examples
 from .simulate import load_trace
 
 DEFAULT_SAMPLES = Path("samples/modelservings")
@@ -39,6 +40,7 @@ MAX_JOBS = 256
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser], help: str) -> None:
     p = sub.add_parser(
         "bench",
+        **examples("servingopt bench --quick", "servingopt bench -j 2 -o markdown --out bench.md"),
         help=help,
         description="ServingBench: every sample ModelServing x every trace x every policy "
         "(static, hpa, threshold, offline, servingopt) plus the oracle. Prints one table "

@@ -7,10 +7,19 @@ import sys
 from pathlib import Path
 
 from .exits import EXIT_FAILED, EXIT_INVALID_INPUT, EXIT_OK
+from .helptext import examples
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser], help: str) -> None:
-    p = sub.add_parser("crds", help=help)
+    p = sub.add_parser(
+        "crds",
+        **examples(
+            "servingopt crds                 # write crds/ from the API models",
+            "servingopt crds --check         # exit 1 when crds/ is stale",
+            "servingopt crds --stdout | kubectl apply --server-side -f -",
+        ),
+        help=help,
+    )
     p.add_argument(
         "-d", "--dir", type=Path, default=Path("crds"), help="output directory (default: ./crds)"
     )

@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 from .exits import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_INVALID_INPUT, EXIT_OK
+from .helptext import examples
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser], help: str) -> None:
@@ -20,9 +21,9 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser], help: s
 
     p = sub.add_parser(
         "demo",
+        **examples("servingopt demo", "servingopt demo --keep --demand 2000", raw=True),
         help=help,
         description=demo.__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("--keep", action="store_true", help="leave the cluster running at the end")
     p.add_argument("--name", default="demo", help="dev cluster name (default: demo)")

@@ -18,11 +18,18 @@ from pathlib import Path
 from servingopt.devcluster.cluster import ClusterError, DevCluster, state_root
 
 from .exits import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK
+from .helptext import examples
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser], help: str) -> None:
     parser = sub.add_parser(
         "dev-cluster",
+        **examples(
+            "servingopt dev-cluster up -d --prometheus --adapter",
+            'eval "$(servingopt dev-cluster env)"; kubectl get nodes',
+            "servingopt dev-cluster status",
+            "servingopt dev-cluster down",
+        ),
         help=help,
         description="Start, inspect and stop the local dev cluster (no Docker needed).",
     )

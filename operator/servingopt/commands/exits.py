@@ -23,6 +23,8 @@ EXIT_INFEASIBLE = 4
 #: from deep inside the operator (``os._exit``) by
 #: :func:`servingopt.controller.leadership.exit_now`, which holds the same value.
 EXIT_LEADERSHIP_LOST = 5
+#: ``run``: no usable Kubernetes credentials (no kubeconfig and not in a cluster).
+EXIT_NO_CREDENTIALS = 6
 #: A bug in servingopt, not the input (sysexits.h ``EX_SOFTWARE``).
 EXIT_INTERNAL_ERROR = 70
 #: Interrupted (Ctrl-C): 128 + SIGINT, as shells report it.

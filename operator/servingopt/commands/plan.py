@@ -21,6 +21,7 @@ from typing import Any
 import yaml
 
 from .exits import EXIT_INFEASIBLE, EXIT_INVALID_INPUT, EXIT_OK
+from .helptext import examples
 
 HISTORY_LIMIT_MIB = 256  # a year of minutes is about 30 MiB
 
@@ -28,6 +29,10 @@ HISTORY_LIMIT_MIB = 256  # a year of minutes is about 30 MiB
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser], help: str) -> None:
     p = sub.add_parser(
         "plan",
+        **examples(
+            "servingopt plan -f samples/modelservings/resnet50-classifier.yaml --rps 1200",
+            "servingopt plan -f ms.yaml --policy policy.yaml --history metrics.csv -o json",
+        ),
         help=help,
         description="Decide the cheapest serving configuration that meets a ModelServing's "
         "SLO: instance type, capacity type, variant, batching, autoscaling and cache. "
@@ -114,7 +119,7 @@ def _loop_input(
 ) -> tuple[Any, frozenset[str]]:
     """The loop's input from --history and/or --rps, and what the history leaves unsaid
     about the running configuration; ValueError naming the flag when invalid."""
-    from servingopt.api import ServingPolicySpec
+    from servingopt.api import ServingPolicySpec, effective_mode
     from servingopt.api.yamlio import MIB, InputError, read_text
     from servingopt.loop import LoopInput
     from servingopt.loop.history import MAX_RPS, parse_history, parse_timestamp
@@ -157,7 +162,7 @@ def _loop_input(
         raise ValueError("no demand: give --history CSV or --rps REQUESTS_PER_SECOND")
     inp = LoopInput(
         now=time.time() if now is None else now,
-        mode=spec.mode,
+        mode=effective_mode(spec, policy),
         spec=spec,
         catalog=catalog,
         policy=policy,

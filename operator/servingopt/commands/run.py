@@ -30,7 +30,14 @@ from servingopt.metrics.limits import (
     DEFAULT_TIMEOUT_SECONDS,
 )
 
-from .exits import EXIT_INVALID_INPUT, EXIT_OK
+from .exits import EXIT_INVALID_INPUT, EXIT_NO_CREDENTIALS, EXIT_OK
+from .helptext import examples
+
+EXAMPLES = (
+    "servingopt run --prometheus-url http://prometheus.monitoring.svc:9090",
+    "servingopt run --kubeconfig ~/.kube/dev --namespace 'ml-*' --metrics-bind 0.0.0.0:8080",
+    "servingopt run --leader-elect            # in a Deployment with several replicas",
+)
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser], help: str) -> None:
@@ -39,6 +46,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser], help: s
         help=help,
         description="Watch ModelServings and keep their workloads cheap within the SLO. "
         "Uses $KUBECONFIG / ~/.kube/config, or the in-cluster service account.",
+        **examples(*EXAMPLES),
     )
     p.add_argument(
         "-n",
@@ -212,7 +220,40 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(f"servingopt run: leader election: {problem}", file=sys.stderr)
     if problems:
         return EXIT_INVALID_INPUT
+    missing = credentials_problem(options.kubeconfig, options.context)
+    if missing:
+        print(f"servingopt run: {missing}", file=sys.stderr)
+        return EXIT_NO_CREDENTIALS
     kopf.configure(verbose=args.verbose, log_prefix=True)
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
     asyncio.run(run(options, exit_on_loss=True))
     return EXIT_OK
+
+
+def credentials_problem(kubeconfig: str | None, context: str | None) -> str | None:
+    """Why no Kubernetes credentials can be loaded (None: they can), in one line."""
+    from kubernetes import client, config
+
+    from servingopt.kube.client import read_login
+
+    try:
+        read_login(kubeconfig, context)
+        return None
+    except Exception as error:  # kubernetes' ConfigException, an unreadable file, …
+        in_cluster = _one_line(error)
+    try:
+        config.load_kube_config(  # type: ignore[no-untyped-call]
+            config_file=kubeconfig, context=context, client_configuration=client.Configuration()
+        )
+        from_file = "unusable"
+    except Exception as error:
+        from_file = _one_line(error)
+    where = kubeconfig or os.environ.get("KUBECONFIG") or "~/.kube/config"
+    tried = f"kubeconfig {where}: {from_file}"
+    if in_cluster != from_file:  # a broken kubeconfig stops before the in-cluster try
+        tried += f"; in-cluster service account: {in_cluster}"
+    return f"no usable Kubernetes credentials: {tried} (give --kubeconfig, or run in a pod)"
+
+
+def _one_line(error: BaseException) -> str:
+    return " ".join(str(error).split()) or type(error).__name__

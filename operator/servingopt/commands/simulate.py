@@ -29,6 +29,7 @@ from servingopt.simulate.world import Scenario
 
 from .argtypes import at_most, check_output, minutes, nonnegative_int, positive
 from .exits import EXIT_INVALID_INPUT, EXIT_OK
+from .helptext import examples
 
 DEFAULT_COMPARE = "static,hpa,threshold,offline"
 TRACE_LIMIT_MIB = 512  # the CSV loader keeps every row in memory
@@ -38,6 +39,11 @@ MAX_TRUTH = 100.0  # reality 100x slower than declared is a typo, not a scenario
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser], help: str) -> None:
     p = sub.add_parser(
         "simulate",
+        **examples(
+            "servingopt simulate -f samples/modelservings/resnet50-classifier.yaml --trace diurnal",
+            "servingopt simulate -f ms.yaml --trace azure-llm-2023-code.csv --compare hpa,offline",
+            "servingopt simulate -f ms.yaml --trace spiky --duration 1d --report report.html",
+        ),
         help=help,
         description="Replay a demand trace (CSV of request timestamps or rates, or a "
         "generator: steady, diurnal, weekly, spiky, growing) against a ModelServing under "

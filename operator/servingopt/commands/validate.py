@@ -9,11 +9,16 @@ from pathlib import Path
 from typing import Any
 
 from .exits import EXIT_INVALID_INPUT, EXIT_OK
+from .helptext import examples
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser], help: str) -> None:
     p = sub.add_parser(
         "validate",
+        **examples(
+            "servingopt validate -f samples/modelservings/resnet50-classifier.yaml",
+            "kubectl get ms -A -o yaml | servingopt validate -f -",
+        ),
         help=help,
         description="Validate documents offline with the CRD rules plus servingopt's own "
         "checks. Prints one line per problem with its field path. Exit 0 when all are "

@@ -17,10 +17,11 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+import yaml
 from pydantic import ValidationError
 
 from servingopt import loop
-from servingopt.api import InstanceCatalog, ModelServing, ServingPolicySpec
+from servingopt.api import InstanceCatalog, ModelServing, ServingPolicySpec, effective_mode
 from servingopt.api.modelserving import ModelServingSpec, variants_without_selector
 from servingopt.api.validation import catalog_problems
 from servingopt.guard import (
@@ -46,7 +47,7 @@ from servingopt.metrics import promql
 from servingopt.metrics.exported import OperatorMetrics
 from servingopt.metrics.source import MetricSource, SampleRequest
 from servingopt.optimize.ranking import spot_terms
-from servingopt.values import MetricsSample, ServingConfig, SpotShare
+from servingopt.values import MetricsSample, Proposal, ServingConfig, SpotShare
 
 from . import cost as costs
 from .status import Findings, build_status, status_differs
@@ -90,6 +91,7 @@ class Result:
     writes: int
     status_written: bool
     replan_seconds: float | None = None  # the governing policy's interval, when one governs
+    reason: str = ""  # the verdict's reason
 
 
 def iso(ts: float) -> str:
@@ -179,6 +181,7 @@ async def _load(deps: Deps, body: Mapping[str, Any]) -> Context:
         meta.get("uid", ""),
         deps.nodes,
         mix_name=m.mix_name(body),
+        committed_for=meta["name"] if effective_mode(spec, ctx.policy) == "Recommend" else None,
     )
     if state is None:
         return ctx.refuse(
@@ -296,10 +299,17 @@ async def reconcile(deps: Deps, body: Mapping[str, Any]) -> Result:
     # Every request of this reconcile stays in the ModelServing's own namespace.
     deps = replace(deps, kube=scoped(deps.kube, meta["namespace"]))
     writes_before = deps.kube.write_count
-    with deps.metrics.reconcile_duration.labels(*key).time():
-        result = await _reconcile(deps, body, started)
-    deps.metrics.api_writes.labels(*key).inc(deps.kube.write_count - writes_before)
+    try:
+        with deps.metrics.reconcile_duration.labels(*key).time():
+            result = await _reconcile(deps, body, started)
+    except Exception:
+        deps.metrics.reconcile_errors.labels(*key).inc()
+        raise
+    finally:
+        deps.metrics.api_writes.labels(*key).inc(deps.kube.write_count - writes_before)
     deps.metrics.decisions.labels(*key, result.outcome).inc()
+    if result.reason in WARNING_REASONS:
+        deps.metrics.reconcile_errors.labels(*key).inc()
     return result
 
 
@@ -310,7 +320,7 @@ async def _reconcile(deps: Deps, body: Mapping[str, Any], now: float) -> Result:
     ctx = await _load(deps, body)
     previous = body.get("status") or {}
     slo = ctx.ms.spec.slo.latency_p99_ms if ctx.ms is not None else 0.0
-    mode = ctx.ms.spec.mode if ctx.ms is not None else "Auto"
+    mode = effective_mode(ctx.ms.spec if ctx.ms else None, ctx.policy)
     if ctx.problems or ctx.state is None or ctx.ms is None or ctx.catalog is None:
         findings = Findings(
             generation=generation,
@@ -330,11 +340,7 @@ async def _reconcile(deps: Deps, body: Mapping[str, Any], now: float) -> Result:
     container = _container(body)
     engine = spec.autoscaling.engine
     trigger = _trigger(ctx)
-    if (
-        state.owned_autoscaler(engine) is None
-        and ctx.ms.spec.mode == "Auto"
-        and applied_meta.get("config")
-    ):
+    if state.owned_autoscaler(engine) is None and mode == "Auto" and applied_meta.get("config"):
         state = await _recreate_autoscaler(deps, body, spec, state, applied_meta, now, trigger)
     owned = state.owned_autoscaler(engine)
     current = m.observed_config(
@@ -450,6 +456,11 @@ async def _reconcile(deps: Deps, body: Mapping[str, Any], now: float) -> Result:
             **_overwritten_condition(overwritten, applied_meta.get("at")),
             **_autoscaler_condition(owned),
         },
+        recommended_patch=(
+            _recommended_patch(body, state.deployment, spec, catalog, proposal, container, trigger)
+            if mode == "Recommend" and proposal is not None
+            else None
+        ),
     )
     new_state: dict[str, Any] = {
         "guard": verdict.memory.to_dict(),
@@ -462,8 +473,10 @@ async def _reconcile(deps: Deps, body: Mapping[str, Any], now: float) -> Result:
     # Memory first: a crash after an apply must not forget that the change happened.
     await io.save_state_annotation(deps.kube, body, new_state)
     written = await _report(deps, body, previous, findings)
-    _export(deps, meta, report, sample, slo, verdict)
-    return Result(verdict.outcome, writes, written, ctx.policy.replan_interval_seconds)
+    _export(deps, meta, report, sample, slo, verdict, state.replicas, proposal)
+    return Result(
+        verdict.outcome, writes, written, ctx.policy.replan_interval_seconds, verdict.reason
+    )
 
 
 # What servingopt writes on the Deployment, by ServingConfig field.
@@ -599,6 +612,26 @@ async def _event(
         log.warning("posting an event failed: %s", error)
 
 
+def _recommended_patch(
+    body: Mapping[str, Any],
+    deployment: Mapping[str, Any],
+    spec: ModelServingSpec,
+    catalog: InstanceCatalog,
+    proposal: Proposal,
+    container: str | None,
+    trigger: m.TriggerSource | None,
+) -> str | None:
+    """What Auto mode would apply for the proposal, as YAML documents to commit."""
+    try:
+        docs = m.recommended_objects(
+            deployment, body, spec, proposal.config, catalog, container, trigger
+        )
+    except ValueError as error:  # nothing to build (e.g. no instance type fits)
+        log.info("no patch to recommend for %s: %s", body["metadata"]["name"], error)
+        return None
+    return yaml.safe_dump_all(docs, sort_keys=False)
+
+
 async def _execute(
     deps: Deps,
     body: Mapping[str, Any],
@@ -697,9 +730,17 @@ def _export(
     sample: MetricsSample,
     slo: float,
     verdict: Verdict,
+    replicas: int | None,
+    proposal: Proposal | None,
 ) -> None:
     key = (meta["namespace"], meta["name"])
     x = deps.metrics
+    x.metrics_available.labels(*key).set(1.0 if sample.available else 0.0)
+    x.slo_latency.labels(*key).set(slo / 1000.0)
+    if replicas is not None:
+        x.replicas.labels(*key).set(replicas)
+    if proposal is not None and proposal.replicas is not None:
+        x.predicted_replicas.labels(*key).set(proposal.replicas)
     if report.current_hourly is not None:
         x.hourly_cost.labels(*key).set(report.current_hourly)
     if report.projected_hourly is not None:
@@ -711,3 +752,4 @@ def _export(
     p99 = sample.p99_latency_ms
     if sample.available and p99 is not None and p99 > 0:
         x.slo_attainment.labels(*key).set(min(1.0, slo / p99))
+        x.p99_latency.labels(*key).set(p99 / 1000.0)

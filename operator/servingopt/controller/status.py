@@ -71,6 +71,7 @@ class Findings:
     applied_at: str | None = None
     applied_generation: int | None = None
     extra_conditions: Mapping[str, tuple[str, str, str]] = field(default_factory=dict)
+    recommended_patch: str | None = None  # mode Recommend: YAML documents to commit
 
 
 def _condition(kind: str, status: bool | None, reason: str, message: str) -> dict[str, str]:
@@ -233,18 +234,30 @@ def _same_entry(a: Mapping[str, Any], b: Mapping[str, Any]) -> bool:
     return a.get("action") == b.get("action") and same_summary and code(a) == code(b)
 
 
+# What an invalid spec leaves as it was: the last valid decision stays visible.
+KEPT_WHEN_INVALID = (
+    "recommendation",
+    "applied",
+    "cost",
+    "predicted",
+    "sloState",
+    "alternatives",
+    "recommendedPatch",
+)
+
+
 def build_status(
     previous: Mapping[str, Any], f: Findings
 ) -> tuple[dict[str, Any], dict[str, Any] | None]:
     """The new status and the history entry it added (None when none was added)."""
-    status: dict[str, Any] = {"observedGeneration": f.generation}
+    status: dict[str, Any] = {"observedGeneration": f.generation, "mode": f.mode}
     status["conditions"] = _merge_conditions(
         conditions_for(f), previous.get("conditions") or [], f.now, f.generation
     )
     history, entry = _history(previous.get("history") or [], f)
     if f.problems:
         status["history"] = history
-        for key in ("recommendation", "applied", "cost", "predicted", "sloState", "alternatives"):
+        for key in KEPT_WHEN_INVALID:
             if key in previous:
                 status[key] = previous[key]
         return _clean(status), entry
@@ -285,6 +298,8 @@ def build_status(
     status["alternatives"] = [
         {k: sig(v) if isinstance(v, float) else v for k, v in a.items()} for a in f.alternatives
     ][:10]
+    if f.mode == "Recommend" and f.recommended_patch:
+        status["recommendedPatch"] = f.recommended_patch
     return _clean(status), entry
 
 

@@ -86,9 +86,12 @@ async def read_state(
     ms_uid: str,
     nodes: Mapping[str, dict[str, Any]] | None = None,
     mix_name: str | None = None,
+    committed_for: str | None = None,
 ) -> ClusterState | None:
     """None when the Deployment does not exist. ``nodes``: a cache (e.g. a kopf index).
-    ``mix_name``: the CapacityMix a spot mix of this ModelServing would have."""
+    ``mix_name``: the CapacityMix a spot mix of this ModelServing would have.
+    ``committed_for``: in mode Recommend, the ModelServing whose recommended autoscaler,
+    committed to Git from ``status.recommendedPatch``, is read as its own (read only)."""
     deployment = await kube.get(paths.deployment(namespace, name))
     if deployment is None:
         return None
@@ -102,14 +105,16 @@ async def read_state(
         if node is not None:
             found[node_name] = dict(node)
     scalers = await _scaled_objects(kube, namespace, name, mix_name if mix else None)
-    owned_scaler = next((so for so in scalers if m.owned_by(so, ms_uid)), None)
+    owned_scaler = next(
+        (so for so in scalers if m.owned_by(so, ms_uid) or m.committed(so, committed_for)), None
+    )
     scaler_uid = (owned_scaler or {}).get("metadata", {}).get("uid", "")
     owned = scaler_hpa = None
     foreign = []
     for hpa in await kube.list(paths.hpas(namespace)):
         if not m.targets_deployment(hpa, name, mix_name if mix else None):
             continue
-        if m.owned_by(hpa, ms_uid):
+        if m.owned_by(hpa, ms_uid) or m.committed(hpa, committed_for):
             owned = hpa
         elif scaler_uid and m.owned_by(hpa, scaler_uid, "ScaledObject"):
             scaler_hpa = hpa  # KEDA's, from servingopt's ScaledObject

@@ -46,6 +46,8 @@ STATE_ANNOTATION = "servingopt.io/state"
 LABEL_MANAGED_BY = "app.kubernetes.io/managed-by"
 LABEL_MODELSERVING = "servingopt.io/modelserving"
 LABEL_CAPACITY_PART = "servingopt.io/capacity-part"  # on the pods of a mix's spot copy
+# On an autoscaler committed to Git from a recommendation: the ModelServing it is for.
+LABEL_RECOMMENDED_FOR = "servingopt.io/recommended-for"
 MIX_KIND = "CapacityMix"
 SPOT_SUFFIX = "-spot"
 # What the spot copy takes from the user's Deployment besides the pod template.
@@ -890,3 +892,58 @@ def event(
         "lastTimestamp": now,
         "count": 1,
     }
+
+
+# Recommend mode: what Auto mode would apply, as manifests a GitOps repository can hold.
+
+
+def recommended_objects(
+    deployment: Mapping[str, Any],
+    ms: Mapping[str, Any],
+    spec: ModelServingSpec,
+    config: ServingConfig,
+    catalog: InstanceCatalog,
+    container_name: str | None = None,
+    trigger: TriggerSource | None = None,
+) -> list[Body]:
+    """The bodies Auto mode would apply for ``config`` (the same builders), ready to
+    commit: the user's Deployment with servingopt's fields only (a patch), the
+    autoscaler, and for a spot mix the CapacityMix and the spot copy. Server-assigned
+    fields (resourceVersion, owner references to the ModelServing) are left out: in a
+    repository the objects belong to the repository."""
+    share = config.spot_share()
+    placed = replace(config, capacity_type="on-demand") if share is not None else config
+    out = [deployment_apply(deployment, spec, placed, catalog, container_name)]
+    if spec.autoscaling.engine == "KEDA":
+        if trigger is None:
+            raise ValueError("autoscaling.engine KEDA needs a Prometheus URL for its trigger")
+        out.append(scaled_object_apply(ms, spec, config, trigger))
+    else:
+        out.append(hpa_apply(ms, spec, config))
+    if share is not None:
+        out.append(mix_apply(ms, spec, share))
+        out.append(spot_deployment_apply(deployment, ms, spec, config, catalog, container_name))
+    return [_committable(body) for body in out]
+
+
+def _committable(body: Body) -> Body:
+    out = copy.deepcopy(body)
+    meta = out["metadata"]
+    for key in ("resourceVersion", "ownerReferences"):
+        meta.pop(key, None)
+    labels = meta.get("labels")
+    if labels and labels.get(LABEL_MODELSERVING):  # servingopt would own it in Auto mode
+        meta["labels"] = {LABEL_RECOMMENDED_FOR: labels[LABEL_MODELSERVING]}
+    return out
+
+
+def committed(obj: Mapping[str, Any], modelserving: str | None) -> bool:
+    """Whether ``obj`` is the autoscaler committed from ``modelserving``'s recommendation:
+    its name and label as :func:`recommended_objects` wrote them, and no owner."""
+    meta = obj.get("metadata") or {}
+    return (
+        modelserving is not None
+        and meta.get("name") == modelserving
+        and (meta.get("labels") or {}).get(LABEL_RECOMMENDED_FOR) == modelserving
+        and not meta.get("ownerReferences")
+    )

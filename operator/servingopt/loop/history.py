@@ -31,7 +31,7 @@ from typing import NamedTuple
 import numpy as np
 import numpy.typing as npt
 
-from servingopt.api import InstanceCatalog, ModelServingSpec, ServingPolicySpec
+from servingopt.api import InstanceCatalog, ModelServingSpec, ServingPolicySpec, effective_mode
 from servingopt.guard import GuardMemory
 from servingopt.values import FloatArray, MetricHistory, ServingConfig
 
@@ -225,7 +225,7 @@ class RecordedHistory:
         )
         return LoopInput(
             now=now,
-            mode=spec.mode,
+            mode=effective_mode(spec, policy),
             spec=spec,
             catalog=catalog,
             policy=policy,

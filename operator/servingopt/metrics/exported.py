@@ -6,7 +6,6 @@ Every series carries ``namespace`` and ``modelserving`` labels, except
 
 from __future__ import annotations
 
-import contextlib
 from dataclasses import dataclass, field
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
@@ -64,6 +63,40 @@ class OperatorMetrics:
             registry=r,
         )
 
+        self.p99_latency = Gauge(
+            "servingopt_p99_latency_seconds",
+            "Observed p99 latency of the serving pods (the preset's query)",
+            LABELS,
+            registry=r,
+        )
+        self.slo_latency = Gauge(
+            "servingopt_slo_p99_latency_seconds", "The p99 latency SLO", LABELS, registry=r
+        )
+        self.replicas = Gauge(
+            "servingopt_replicas",
+            "Ready replicas of the workload (both parts of a spot mix)",
+            LABELS,
+            registry=r,
+        )
+        self.predicted_replicas = Gauge(
+            "servingopt_predicted_replicas",
+            "Replicas the recommended configuration needs for the current demand",
+            LABELS,
+            registry=r,
+        )
+        self.metrics_available = Gauge(
+            "servingopt_metrics_available",
+            "1 when the last re-plan had the live metrics it needs, else 0 (it held)",
+            LABELS,
+            registry=r,
+        )
+        self.reconcile_errors = Counter(
+            "servingopt_reconcile_errors",
+            "Re-plans that failed: an API error, the planner raising, an apply refused",
+            LABELS,
+            registry=r,
+        )
+
         # Not per ModelServing: one series per process, only with --leader-elect.
         self.leader = Gauge(
             "servingopt_leader",
@@ -72,16 +105,27 @@ class OperatorMetrics:
             registry=r,
         )
 
-    def forget(self, namespace: str, name: str) -> None:
-        """Drop a deleted ModelServing's series."""
-        for metric in (
+    def per_modelserving(self) -> tuple[Gauge | Counter | Histogram, ...]:
+        """Every metric with a series per ModelServing."""
+        return (
             self.hourly_cost,
             self.projected_cost,
             self.savings,
+            self.decisions,
             self.rollbacks,
-            self.api_writes,
             self.reconcile_duration,
+            self.api_writes,
             self.slo_attainment,
-        ):
-            with contextlib.suppress(KeyError):
-                metric.remove(namespace, name)
+            self.p99_latency,
+            self.slo_latency,
+            self.replicas,
+            self.predicted_replicas,
+            self.metrics_available,
+            self.reconcile_errors,
+        )
+
+    def forget(self, namespace: str, name: str) -> None:
+        """Drop every series of a deleted ModelServing (all outcomes of ``decisions``
+        too), so that dashboards and alerts do not keep a ghost of it."""
+        for metric in self.per_modelserving():
+            metric.remove_by_labels({"namespace": namespace, "modelserving": name})

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -43,9 +44,16 @@ def all_keys(value: Any) -> Iterator[str]:
 
 
 def node_at(schema: dict[str, Any], json_path: str) -> dict[str, Any] | None:
+    """The schema node a printer column's JSONPath reads; a filter such as
+    ``[?(@.type=="Ready")]`` selects an item of the list before it."""
     node: dict[str, Any] | None = schema
-    for part in json_path.strip(".").split("."):
-        node = (node or {}).get("properties", {}).get(part)
+    steps = re.findall(r"\.(\w+)(\[\?\(@\.[^)]*\)\])?", json_path)
+    assert "".join(f".{name}{where}" for name, where in steps) == json_path, json_path
+    for name, where in steps:
+        node = (node or {}).get("properties", {}).get(name)
+        if where:
+            assert (node or {}).get("type") == "array", json_path
+            node = (node or {}).get("items")
     return node
 
 
@@ -171,6 +179,7 @@ def test_model_serving_printer_columns() -> None:
     names = [c["name"] for c in columns]
     for wanted in ("Mode", "Pool", "Instance", "Replicas", "Batch", "$/h", "Savings", "SLO", "Age"):
         assert wanted in names
+    assert names[:2] == ["Ready", "Mode"]
 
 
 @pytest.mark.parametrize("kind", CRDS)
