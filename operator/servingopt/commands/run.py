@@ -83,6 +83,12 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser], help: s
     p.add_argument(
         "--watch-timeout", type=float, default=300.0, help="seconds before a watch is renewed"
     )
+    p.add_argument(
+        "--recommend-only",
+        action="store_true",
+        help="act as mode Recommend wherever a ModelServing or its policy says Auto: "
+        "status only, nothing written to workloads (for a read-only RBAC install)",
+    )
     p.add_argument("-v", "--verbose", action="store_true", help="verbose logs")
     p.set_defaults(func=cmd_run)
 
@@ -200,6 +206,7 @@ def options_from(args: argparse.Namespace) -> Options:
         prometheus_deadline=args.prometheus_deadline,
         prometheus_max_response_bytes=args.prometheus_max_response_bytes,
         metrics_max_age=args.metrics_max_age,
+        recommend_only=args.recommend_only,
     )
 
 

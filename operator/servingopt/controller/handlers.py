@@ -124,6 +124,7 @@ def _deps(runtime: Runtime, indexes: Mapping[str, Any]) -> Deps:
         lookup=lookup,
         list_policies=list_policies if policies is not None else None,
         namespace_labels=namespace_labels if namespaces is not None else None,
+        recommend_only=runtime.options.recommend_only,
     )
 
 

@@ -83,6 +83,14 @@ class Deps:
     namespace_labels: Callable[[str], Awaitable[dict[str, str]]] | None = None
     # Called with each loop step's input and output (tests compare them with a replay's).
     on_step: Callable[[LoopInput, LoopOutput], None] | None = None
+    recommend_only: bool = False  # ``run --recommend-only``: Auto acts as Recommend
+
+
+def mode_of(deps: Deps, spec: ModelServingSpec | None, policy: ServingPolicySpec) -> str:
+    """The mode in force: the spec's, else the policy's default; Auto is capped to
+    Recommend by an operator installed recommend-only."""
+    mode = effective_mode(spec, policy)
+    return "Recommend" if mode == "Auto" and deps.recommend_only else mode
 
 
 @dataclass(frozen=True)
@@ -181,7 +189,7 @@ async def _load(deps: Deps, body: Mapping[str, Any]) -> Context:
         meta.get("uid", ""),
         deps.nodes,
         mix_name=m.mix_name(body),
-        committed_for=meta["name"] if effective_mode(spec, ctx.policy) == "Recommend" else None,
+        committed_for=meta["name"] if mode_of(deps, spec, ctx.policy) == "Recommend" else None,
     )
     if state is None:
         return ctx.refuse(
@@ -320,7 +328,7 @@ async def _reconcile(deps: Deps, body: Mapping[str, Any], now: float) -> Result:
     ctx = await _load(deps, body)
     previous = body.get("status") or {}
     slo = ctx.ms.spec.slo.latency_p99_ms if ctx.ms is not None else 0.0
-    mode = effective_mode(ctx.ms.spec if ctx.ms else None, ctx.policy)
+    mode = mode_of(deps, ctx.ms.spec if ctx.ms else None, ctx.policy)
     if ctx.problems or ctx.state is None or ctx.ms is None or ctx.catalog is None:
         findings = Findings(
             generation=generation,

@@ -38,6 +38,7 @@ class Options:
     prometheus_max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES
     metrics_max_age: float = DEFAULT_MAX_AGE_SECONDS  # older samples: MetricsStale
     watch_timeout: float = 300.0
+    recommend_only: bool = False  # mode Auto acts as Recommend: nothing written to workloads
     extra: dict[str, str] = field(default_factory=dict)
 
 
