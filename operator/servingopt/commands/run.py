@@ -23,6 +23,7 @@ from servingopt.kube.leader import (
     ElectionConfig,
     default_identity,
 )
+from servingopt.metrics.auth import PrometheusAuth
 from servingopt.metrics.limits import (
     DEFAULT_DEADLINE_SECONDS,
     DEFAULT_MAX_AGE_SECONDS,
@@ -176,6 +177,53 @@ def add_prometheus_arguments(p: argparse.ArgumentParser) -> None:
         help="older samples are not acted on (MetricsStale) "
         f"(default: {DEFAULT_MAX_AGE_SECONDS:g})",
     )
+    a = p.add_argument_group(
+        "Prometheus credentials",
+        "sent only to the origin of --prometheus-url, never to a Prometheus a ModelServing "
+        "or policy names elsewhere; files are read again on every request",
+    )
+    a.add_argument("--prometheus-bearer-token-file", metavar="FILE", help="bearer token")
+    a.add_argument("--prometheus-username", help="basic auth user (with a password file)")
+    a.add_argument("--prometheus-password-file", metavar="FILE", help="basic auth password")
+    a.add_argument(
+        "--prometheus-header",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="extra request header, e.g. X-Scope-OrgID=team-a (repeatable)",
+    )
+    a.add_argument("--prometheus-ca-file", metavar="FILE", help="CA bundle to verify TLS with")
+    a.add_argument(
+        "--prometheus-insecure-skip-verify",
+        action="store_true",
+        help="do not verify the server's TLS certificate (testing only)",
+    )
+
+
+def prometheus_auth_from(args: argparse.Namespace) -> PrometheusAuth | None:
+    headers = {}
+    for pair in args.prometheus_header:
+        name, sep, value = pair.partition("=")
+        if not sep or not name.strip():
+            raise ValueError(f"--prometheus-header {pair!r}: expected NAME=VALUE")
+        headers[name.strip()] = value.strip()
+    auth = PrometheusAuth(
+        url=args.prometheus_url or "",
+        bearer_token_file=args.prometheus_bearer_token_file,
+        username=args.prometheus_username,
+        password_file=args.prometheus_password_file,
+        headers=headers,
+        ca_file=args.prometheus_ca_file,
+        insecure_skip_verify=args.prometheus_insecure_skip_verify,
+    )
+    if not auth.configured:
+        return None
+    if not args.prometheus_url:
+        raise ValueError("Prometheus credentials need --prometheus-url (they go to it only)")
+    problems = auth.problems()
+    if problems:
+        raise ValueError("; ".join(problems))
+    return auth
 
 
 def election_from(args: argparse.Namespace) -> ElectionConfig | None:
@@ -207,6 +255,7 @@ def options_from(args: argparse.Namespace) -> Options:
         prometheus_max_response_bytes=args.prometheus_max_response_bytes,
         metrics_max_age=args.metrics_max_age,
         recommend_only=args.recommend_only,
+        prometheus_auth=prometheus_auth_from(args),
     )
 
 
@@ -221,7 +270,11 @@ def cmd_run(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return EXIT_INVALID_INPUT
-    options = options_from(args)
+    try:
+        options = options_from(args)
+    except ValueError as error:
+        print(f"servingopt run: {error}", file=sys.stderr)
+        return EXIT_INVALID_INPUT
     problems = options.election.problems() if options.election else []
     for problem in problems:
         print(f"servingopt run: leader election: {problem}", file=sys.stderr)

@@ -70,6 +70,7 @@ class Runtime:
             deadline=self.options.prometheus_deadline,
             max_response_bytes=self.options.prometheus_max_response_bytes,
             max_age=self.options.metrics_max_age,
+            auth=self.options.prometheus_auth,
         )
 
     def source_for(self, url: str) -> MetricSource:

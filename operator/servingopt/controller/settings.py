@@ -9,6 +9,7 @@ import kopf
 
 from servingopt.api.base import GROUP
 from servingopt.kube.leader import ElectionConfig
+from servingopt.metrics.auth import PrometheusAuth
 from servingopt.metrics.limits import (
     DEFAULT_DEADLINE_SECONDS,
     DEFAULT_MAX_AGE_SECONDS,
@@ -38,6 +39,7 @@ class Options:
     prometheus_max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES
     metrics_max_age: float = DEFAULT_MAX_AGE_SECONDS  # older samples: MetricsStale
     watch_timeout: float = 300.0
+    prometheus_auth: PrometheusAuth | None = None  # for prometheus_url's origin only
     recommend_only: bool = False  # mode Auto acts as Recommend: nothing written to workloads
     extra: dict[str, str] = field(default_factory=dict)
 

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 
 import aiohttp
 
+from .auth import PrometheusAuth
 from .limits import (
     DEFAULT_DEADLINE_SECONDS,
     DEFAULT_MAX_AGE_SECONDS,
@@ -45,6 +46,7 @@ class PrometheusPool:
     limit: int = DEFAULT_LIMIT
     limit_per_host: int = DEFAULT_LIMIT_PER_HOST
     clock: Callable[[], float] = time.time
+    auth: PrometheusAuth | None = None  # the operator's own Prometheus only
     _session: aiohttp.ClientSession | None = field(default=None, init=False, repr=False)
 
     def session(self) -> aiohttp.ClientSession:
@@ -63,6 +65,7 @@ class PrometheusPool:
             timeout=self.timeout,
             session=self.session(),
             max_response_bytes=self.max_response_bytes,
+            auth=self.auth,
         )
         return PrometheusSource(
             client, clock=self.clock, deadline=self.deadline, max_age=self.max_age

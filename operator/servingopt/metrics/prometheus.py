@@ -20,6 +20,7 @@ import asyncio
 import contextlib
 import json
 import math
+import ssl
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -27,6 +28,7 @@ from typing import Any
 import aiohttp
 from yarl import URL
 
+from .auth import AuthError, PrometheusAuth
 from .limits import DEFAULT_MAX_RESPONSE_BYTES, DEFAULT_TIMEOUT_SECONDS
 
 # An error answer is read only this far, to find its errorType.
@@ -91,8 +93,12 @@ class PrometheusClient:
         backoffs: Sequence[float] = (0.2, 0.5, 1.0),
         session: aiohttp.ClientSession | None = None,
         max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
+        auth: PrometheusAuth | None = None,
     ) -> None:
         self.url = url.rstrip("/")
+        # Only the operator's own Prometheus gets its credentials (see metrics.auth).
+        self.auth = auth if auth is not None and auth.applies_to(self.url) else None
+        self._ssl: ssl.SSLContext | bool | None = None
         self.where = redacted(self.url)
         self.timeout = timeout
         self.backoffs = tuple(backoffs)
@@ -153,10 +159,23 @@ class PrometheusClient:
         tries = len(self.backoffs) + 1
         raise PrometheusError(f"{self.where}{path}: {last_error} ({tries} tries)")
 
+    def _credentials(self) -> tuple[dict[str, str], ssl.SSLContext | bool]:
+        if self.auth is None:
+            return {}, True
+        try:
+            if self._ssl is None:
+                self._ssl = self.auth.ssl_context()
+            return self.auth.request_headers(), self._ssl
+        except AuthError as error:
+            raise PrometheusError(f"{self.where}: credentials: {error}") from None
+
     async def _attempt(self, path: str, params: dict[str, str]) -> dict[str, Any]:
+        headers, tls = self._credentials()
         async with self._client().get(
             self.url + path,
             params=params,
+            headers=headers,
+            ssl=tls,
             timeout=aiohttp.ClientTimeout(total=self.timeout),
             allow_redirects=False,
         ) as resp:
@@ -192,6 +211,10 @@ class PrometheusClient:
         (a bad status line, a header)."""
         if isinstance(error, TimeoutError):
             return f"no answer within {self.timeout:g} s"
+        if isinstance(error, aiohttp.ClientConnectorCertificateError):
+            return "TLS certificate not trusted (see --prometheus-ca-file)"
+        if isinstance(error, aiohttp.ClientSSLError):
+            return "TLS handshake failed"
         if isinstance(error, aiohttp.ClientConnectorError):
             return "cannot connect"
         if isinstance(error, aiohttp.ServerDisconnectedError):
