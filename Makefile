@@ -6,11 +6,12 @@ PY := $(VENV)/bin/python
 CACHE ?= $(HOME)/.cache/servingopt
 export SERVINGOPT_CACHE := $(CACHE)
 
-.PHONY: help venv lint typecheck crds-check controlplane system-deps unit integration test demo clean
+.PHONY: help venv lint typecheck crds-check chart-sync controlplane system-deps image unit integration test demo clean
 
 help:
 	@echo "make test   install everything, lint, type-check and run every test tier"
 	@echo "make demo   run servingopt on an embedded local cluster"
+	@echo "make image  build the operator image (buildah, no Docker engine)"
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -23,6 +24,10 @@ venv: $(VENV)/.installed
 # Debian packages the tests need: Prometheus (real server) and Chromium (report rendering).
 system-deps:
 	@hack/install-system-deps.sh
+
+# The operator image from the Dockerfile, with buildah (no Docker engine needed).
+image: system-deps
+	@hack/build-image.sh
 
 # kube-apiserver, controller-manager, scheduler, kubectl, etcd, kwok from Go modules (cached).
 controlplane:
@@ -37,6 +42,11 @@ typecheck: venv
 
 crds-check: venv
 	$(VENV)/bin/servingopt crds --check
+	$(PY) hack/chart-sync.py --check
+
+# Copy into the Helm chart what it shares with deploy/ (CRDs, RBAC, alerts, defaults).
+chart-sync: venv
+	$(PY) hack/chart-sync.py
 
 unit: venv
 	$(VENV)/bin/pytest -m "not integration and not e2e"

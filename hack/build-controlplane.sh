@@ -2,7 +2,7 @@
 # Builds the real control-plane binaries used by servingopt's tests and demo
 # (kube-apiserver, kube-controller-manager, kube-scheduler, kubectl, etcd, kwok, and
 # prometheus-adapter, the custom-metrics API server HPAs read through; KEDA's operator and
-# metrics API server) from Go modules, without Docker. Binaries are cached outside the
+# metrics API server; helm, to lint and render the chart) from Go modules, without Docker. Binaries are cached outside the
 # repository, keyed by version, and rebuilt only when missing.
 #
 #   hack/build-controlplane.sh            build what is missing, print the bin dir
@@ -16,10 +16,12 @@ ETCD_VERSION="v3.6.16"
 KWOK_VERSION="v0.8.0"
 ADAPTER_VERSION="v0.12.0"
 KEDA_VERSION="v2.21.0"
+HELM_VERSION="v3.22.0"
 BIN_DIR="$CACHE/bin/k8s-$KUBE_VERSION-etcd-$ETCD_VERSION-kwok-$KWOK_VERSION"
 # The adapter has its own versioned dir; BIN_DIR holds a link to the version pinned here.
 ADAPTER_DIR="$CACHE/bin/prometheus-adapter-$ADAPTER_VERSION"
 KEDA_DIR="$CACHE/bin/keda-$KEDA_VERSION"
+HELM_DIR="$CACHE/bin/helm-$HELM_VERSION"
 
 export CGO_ENABLED=0 GOFLAGS="${GOFLAGS:--mod=readonly}"
 export GOCACHE="${GOCACHE:-$CACHE/go-build}"
@@ -102,6 +104,32 @@ build_keda() {
   return "$rc"
 }
 
+# Built in a writable copy of its module too, so that its own go.mod decides.
+build_helm() {
+  local src work
+  src="$(cd "$(mktemp -d)" && GOFLAGS=-mod=mod go mod download -json \
+    "helm.sh/helm/v3@$HELM_VERSION" | sed -n 's/^\t"Dir": "\(.*\)",$/\1/p')"
+  [ -f "$src/go.mod" ] || { log "no source for helm $HELM_VERSION"; return 1; }
+  work="$(mktemp -d)"
+  cp -r "$src"/. "$work/"
+  chmod -R u+w "$work"
+  mkdir -p "$HELM_DIR"
+  # As helm's Makefile: the Kubernetes version it assumes (`helm template`, lint) follows
+  # the client-go it is built with (v0.X.Y is Kubernetes 1.X).
+  local client_go minor
+  client_go="$(cd "$work" && GOFLAGS=-mod=mod go list -m -f '{{.Version}}' k8s.io/client-go)"
+  minor="$(echo "$client_go" | cut -d. -f2)"
+  local ld="-s -w -X helm.sh/helm/v3/internal/version.version=$HELM_VERSION"
+  for pkg in helm.sh/helm/v3/pkg/lint/rules helm.sh/helm/v3/pkg/chartutil; do
+    ld+=" -X $pkg.k8sVersionMajor=1 -X $pkg.k8sVersionMinor=$minor"
+  done
+  (cd "$work" && GOFLAGS=-mod=mod go build -trimpath -ldflags "$ld" \
+    -o "$HELM_DIR/helm" ./cmd/helm)
+  local rc=$?
+  rm -rf "$work"
+  return "$rc"
+}
+
 main() {
   mkdir -p "$BIN_DIR"
   local total_start=$SECONDS
@@ -119,6 +147,8 @@ main() {
     with_progress "keda $KEDA_VERSION (operator, metrics API server)" build_keda
   ln -sfn "$KEDA_DIR/keda-operator" "$BIN_DIR/keda-operator"
   ln -sfn "$KEDA_DIR/keda-metrics-apiserver" "$BIN_DIR/keda-metrics-apiserver"
+  [ -x "$HELM_DIR/helm" ] || with_progress "helm $HELM_VERSION" build_helm
+  ln -sfn "$HELM_DIR/helm" "$BIN_DIR/helm"
   log "control plane ready in $BIN_DIR ($((SECONDS - total_start)) s)"
   echo "$BIN_DIR"
 }
