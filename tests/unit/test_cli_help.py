@@ -72,4 +72,6 @@ def test_the_version_is_written_once_and_the_shipped_image_tag_follows_it(
     kustomization = yaml.safe_load((root / "deploy/operator/kustomization.yaml").read_text())
     tags = {image["newTag"] for image in kustomization["images"]}
     assert tags == {servingopt.__version__}
+    chart = yaml.safe_load((root / "deploy/helm/servingopt/Chart.yaml").read_text())
+    assert chart["version"] == chart["appVersion"] == servingopt.__version__
     assert re.search(r'^version\s*=\s*"', (root / "pyproject.toml").read_text(), re.M) is None
