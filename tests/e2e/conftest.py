@@ -7,6 +7,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+import yaml
 from e2e_support import Demand, Exporter, Operator, PrometheusProxy, workload
 
 from servingopt.demo import SAMPLE_WORKLOAD_RULES
@@ -73,15 +74,62 @@ def exporter(prometheus: Prometheus, namespace: str) -> Iterator[Exporter]:
     e.stop()
 
 
+# The RBAC objects an install creates, exactly as the kustomize base renders them.
+SHIPPED_RBAC_KINDS = {
+    "Namespace",
+    "ServiceAccount",
+    "ClusterRole",
+    "ClusterRoleBinding",
+    "Role",
+    "RoleBinding",
+}
+
+
+@pytest.fixture(scope="session")
+def operator_kubeconfig(
+    dev_cluster: DevCluster, installed: Kubectl, tmp_path_factory: pytest.TempPathFactory
+) -> Path:
+    """A kubeconfig holding a token of the shipped ServiceAccount (servingopt-system/
+    servingopt) with the shipped roles bound, not the admin's: every e2e test that runs
+    the `operator` fixture runs it with exactly the rights an install grants."""
+    rendered = installed.run("kustomize", str(ROOT / "deploy/operator")).stdout
+    docs = [d for d in yaml.safe_load_all(rendered) if d and d["kind"] in SHIPPED_RBAC_KINDS]
+    installed.apply(docs)
+    token = installed.run(
+        "create", "token", "servingopt", "-n", "servingopt-system", "--duration=8h"
+    ).stdout.strip()
+    admin = yaml.safe_load(dev_cluster.kubeconfig.read_text())
+    cluster = admin["clusters"][0]
+    path = tmp_path_factory.mktemp("operator-account") / "kubeconfig"
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "apiVersion": "v1",
+                "kind": "Config",
+                "clusters": [cluster],
+                "users": [{"name": "servingopt", "user": {"token": token}}],
+                "contexts": [
+                    {"name": "sa", "context": {"cluster": cluster["name"], "user": "servingopt"}}
+                ],
+                "current-context": "sa",
+            }
+        )
+    )
+    return path
+
+
 @pytest.fixture
 def operator(
-    dev_cluster: DevCluster, installed: Kubectl, proxy: PrometheusProxy, tmp_path: Path
+    operator_kubeconfig: Path, proxy: PrometheusProxy, tmp_path: Path
 ) -> Iterator[Operator]:
-    op = Operator(dev_cluster.kubeconfig, proxy.url, tmp_path / "operator.log")
+    op = Operator(operator_kubeconfig, proxy.url, tmp_path / "operator.log")
     op.start()
     yield op
     op.stop()
     print(f"--- operator log (tail) ---\n{op.log_tail(200)}")
+    log = op.log_path.read_text(errors="replace")
+    refused = [line for line in log.splitlines() if " -> 403" in line or "Forbidden" in line]
+    assert refused == [], f"the shipped RBAC refused the operator: {refused[:5]}"
 
 
 # The twin behind a Deployment scaled by a real HPA (HPA, spot-mix and KEDA tests).
