@@ -16,6 +16,7 @@ DOCUMENTS = [
     (path, index, doc)
     for folder in ("samples", "deploy")
     for path in sorted((ROOT / folder).rglob("*.yaml"))
+    if "templates" not in path.parts  # Helm templates are not YAML until rendered
     for index, doc in enumerate(yaml.safe_load_all(path.read_text()))
     if isinstance(doc, dict) and doc.get("kind") in KINDS
 ]
