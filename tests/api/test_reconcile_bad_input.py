@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -189,3 +190,28 @@ async def test_label_matchers_cannot_leave_the_namespace(kmock: kmock.RawHandler
         "labelMatchers.namespace: must be the ModelServing's own namespace 'ml'"
         in (conditions["Ready"]["message"])
     )
+
+
+async def test_a_decision_is_logged_once_per_episode_not_per_replan(
+    kmock: kmock.RawHandler, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The operator's log says what it decided (or why it holds) once when that
+    changes; re-plans that find the same thing add no line."""
+    serve_basics(kmock)
+    body = sample_body()
+    body["spec"]["candidates"]["pools"].append("gpu-h100")
+    async with KubeClient.for_url(str(kmock.url), backoffs=()) as kube:
+        deps = Deps(kube=kube, source_for=lambda _u: NoMetrics(), clock=lambda: 1.8e9)
+        with caplog.at_level(logging.INFO, logger="servingopt.controller"):
+            for _ in range(3):
+                await reconcile(deps, body)
+                patches = list(
+                    kmock[f"patch {paths.modelserving_status(NS, 'resnet50-classifier')}"]
+                )
+                if patches:  # the next re-plan sees the status this one wrote
+                    body = {**body, "status": patches[-1].data["status"]}
+    said = [
+        r.getMessage() for r in caplog.records if "resnet50-classifier Invalid" in r.getMessage()
+    ]
+    assert len(said) == 1, said
+    assert "unknown pool 'gpu-h100'" in said[0]

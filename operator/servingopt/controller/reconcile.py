@@ -404,24 +404,6 @@ async def _reconcile(deps: Deps, body: Mapping[str, Any], now: float) -> Result:
     if deps.on_step is not None:
         deps.on_step(inp, out)
     decision, proposal, verdict = out.decision, out.proposal, out.verdict
-    if verdict.target is not None and verdict.target != current:
-        log.info(
-            "%s/%s %s (%s): %s",
-            meta["namespace"],
-            meta["name"],
-            verdict.outcome,
-            verdict.reason,
-            "; ".join(verdict.target.changes_from(current)),
-        )
-    elif proposal is not None and proposal.config != current:
-        log.info(
-            "%s/%s %s (%s), proposal differs: %s",
-            meta["namespace"],
-            meta["name"],
-            verdict.outcome,
-            verdict.reason,
-            "; ".join(proposal.config.changes_from(current)),
-        )
     writes, verdict = await _execute(deps, body, spec, catalog, verdict, container, memory, trigger)
     if verdict.outcome not in ("Applied", "RolledBack", "Off") and mode == "Auto":
         share = SpotShare(*spot_terms(spec, ctx.policy))
@@ -700,6 +682,7 @@ async def _report(
     if entry is not None:
         action = str(entry["action"])
         reason, _, message = str(entry.get("reason", "")).partition(": ")
+        _log_decision(body, findings, action, reason, message)
         kind = "Warning" if reason in WARNING_REASONS else EVENT_TYPES.get(action, "Normal")
         await _event(deps, body, kind, action, message or reason, findings.now)
     await _autoscaler_event(deps, body, previous, status, findings.now)
@@ -707,6 +690,27 @@ async def _report(
         return False
     await io.patch_status(deps.kube, body, status)
     return True
+
+
+def _log_decision(
+    body: Mapping[str, Any], f: Findings, action: str, reason: str, message: str
+) -> None:
+    """One INFO line per decision episode (a new history entry), not per re-plan: what
+    was decided or why it holds, and what the recommendation would change."""
+    meta = body["metadata"]
+    verdict, current = f.verdict, f.current
+    target = verdict.target if verdict is not None else None
+    target = target or (f.proposal.config if f.proposal is not None else None)
+    changes = "; ".join(target.changes_from(current)) if target and current else ""
+    log.info(
+        "%s/%s %s (%s): %s%s",
+        meta["namespace"],
+        meta["name"],
+        action,
+        reason,
+        message,
+        f" [{changes}]" if changes else "",
+    )
 
 
 async def _autoscaler_event(
