@@ -78,7 +78,15 @@ def test_detached_cluster_is_managed_from_other_processes(
 
     env_out = subprocess.run(_cli(tmp_path, "env", "--name", "det"), env=cli_env,
                              capture_output=True, text=True, check=True).stdout  # fmt: skip
-    assert env_out.strip() == f"export KUBECONFIG={kubeconfig}"
+    assert env_out.splitlines()[0] == f"export KUBECONFIG={kubeconfig}"
+    # eval'd, it puts the cluster's own kubectl and this servingopt first on PATH
+    shell = f"{env_out}\ncommand -v kubectl servingopt; kubectl get nodes -o name | wc -l"
+    found = subprocess.run(["bash", "-c", shell], env=cli_env, capture_output=True, text=True)
+    kubectl, servingopt, nodes = found.stdout.split()
+    bin_dir = json.loads((tmp_path / "det" / "state.json").read_text())["binDir"]
+    assert Path(kubectl).parent == Path(bin_dir), found.stderr
+    assert Path(servingopt).parent == Path(sys.executable).parent
+    assert int(nodes) > 0
     again = subprocess.run(_cli(tmp_path, "up", "-d", "--name", "det"), env=cli_env,
                            capture_output=True, text=True)  # fmt: skip
     assert again.returncode == 1 and "already running" in again.stderr

@@ -133,8 +133,15 @@ def _env(args: argparse.Namespace) -> int:
 
 
 def _print_env(cluster: DevCluster) -> None:
+    """KUBECONFIG (and the Prometheus URL), and PATH with the project's kubectl (the
+    version the cluster runs) and this servingopt in front."""
     for key, value in cluster.env().items():
         print(f"export {key}={shlex.quote(value)}")
+    dirs = [str(cluster.binaries.bin_dir)]
+    here = Path(sys.executable).parent
+    if (here / "servingopt").exists():
+        dirs.append(str(here))
+    print(f'export PATH={shlex.quote(":".join(dirs))}:"$PATH"')
 
 
 def _status(args: argparse.Namespace) -> int:
