@@ -49,6 +49,18 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser], help: s
         help="also start KEDA (its operator and metrics API server, built from its Go module) "
         "as the external metrics API",
     )
+    up.add_argument(
+        "--twin",
+        type=Path,
+        metavar="MODELSERVING",
+        help="also start the traffic twin (implies --prometheus): it plays the data plane of "
+        "the Deployment this ModelServing file targets, with its declared profiles, so kwok "
+        "pods have live metrics",
+    )
+    up.add_argument("--twin-namespace", default="default", help="namespace of that Deployment")
+    up.add_argument(
+        "--twin-demand", default="", help="demand, a trace generator (default: steady:mean=800)"
+    )
     up.add_argument("--pools", type=Path, help="node pools YAML (default: the shipped one)")
     up.add_argument("--nodes-per-pool", type=int, help="nodes per pool and capacity type")
     up.add_argument("--bin-dir", type=Path, help="control-plane binaries (default: build)")
@@ -92,9 +104,11 @@ def _up(args: argparse.Namespace) -> int:
         nodes_per_pool=args.nodes_per_pool,
         detach=args.detach,
     )
-    cluster.up(with_prometheus=args.prometheus or args.adapter)
+    cluster.up(with_prometheus=args.prometheus or args.adapter or bool(args.twin))
     if args.adapter:
         cluster.start_adapter()
+    if args.twin:
+        cluster.start_twin(args.twin, args.twin_namespace, args.twin_demand)
     if args.keda:
         cluster.start_keda()
     if args.detach:

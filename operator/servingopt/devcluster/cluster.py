@@ -28,6 +28,8 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
+import yaml
+
 from servingopt.devcluster import adapter as adapter_mod
 from servingopt.devcluster import components as comp
 from servingopt.devcluster import keda as keda_mod
@@ -42,7 +44,9 @@ DEV_NAMESPACE = "servingopt-dev"
 DEV_USER = "servingopt-dev"
 DEV_GROUP = "servingopt:developers"
 ADAPTER = "prometheus-adapter"
+TWIN = "traffic-twin"
 STOP_ORDER = (
+    TWIN,
     keda_mod.METRICS_SERVER,
     keda_mod.OPERATOR,
     ADAPTER,
@@ -291,6 +295,34 @@ class DevCluster:
         took = time.monotonic() - started
         self.log(f"KEDA serving {keda_mod.GROUP} in {took:.1f} s")
         return took
+
+    def start_twin(self, modelserving: Path, namespace: str = "default", demand: str = "") -> None:
+        """Starts the traffic twin (once; Prometheus too) as a component of the cluster:
+        it plays the data plane of the Deployment ``modelserving`` targets in
+        ``namespace`` (from when it exists) and Prometheus scrapes its pods' metrics in the
+        ``generic`` convention. ``demand``: a trace generator spec (default: the twin's)."""
+        running = self.records.get(TWIN)
+        if running is not None and is_alive(running):
+            return
+        self.start_prometheus()
+        spec = yaml.safe_load(modelserving.read_text())
+        deployment = spec["spec"]["targetRef"]["name"]
+        argv = [
+            sys.executable,
+            "-m",
+            "servingopt.devcluster.twin",
+            f"--cluster={self.name}",
+            f"--state-root={self.root}",
+            f"--namespace={namespace}",
+            f"--deployment={deployment}",
+            f"--modelserving={modelserving.resolve()}",
+        ]
+        if demand:
+            argv.append(f"--demand={demand}")
+        self._start(TWIN, argv)
+        time.sleep(1.0)
+        self._check_alive(TWIN)
+        self.log(f"traffic twin playing {namespace}/{deployment}")
 
     def down(self, *, remove: bool = True) -> None:
         """Stops every component (prometheus first, etcd last); removes the state dir."""

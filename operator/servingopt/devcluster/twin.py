@@ -415,7 +415,11 @@ class TrafficTwin:
 
     def start(self) -> TrafficTwin:
         self._started = time.monotonic()
-        self.refresh()
+        try:
+            self.refresh()
+        except Exception as error:  # e.g. the Deployment is not applied yet: wait for it
+            self.errors += 1
+            self.log(f"twin: cluster read failed ({error}); retrying")
         self._thread = threading.Thread(target=self._run, name="traffic-twin", daemon=True)
         self._thread.start()
         return self
@@ -596,6 +600,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """``python -m servingopt.devcluster.twin``: run a twin until Ctrl-C / SIGTERM."""
     p = argparse.ArgumentParser(prog="python -m servingopt.devcluster.twin", description=__doc__)
     p.add_argument("--cluster", default="default", help="dev cluster name (with Prometheus)")
+    p.add_argument("--state-root", type=Path, help="where cluster state dirs live")
     p.add_argument("-n", "--namespace", default="default")
     p.add_argument("--deployment", required=True)
     p.add_argument("-f", "--modelserving", type=Path, required=True, help="declared profiles")
@@ -606,7 +611,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     from servingopt.devcluster import DevCluster
 
-    cluster = DevCluster.load(args.cluster)
+    cluster = DevCluster.load(args.cluster, args.state_root)
     prom = cluster.prometheus
     if prom is None:
         print("twin: the cluster has no Prometheus (start it with --prometheus)", file=sys.stderr)
