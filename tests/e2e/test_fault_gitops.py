@@ -57,19 +57,9 @@ def flux(kubectl: Kubectl, doc: dict[str, Any]) -> Any:
     )
 
 
-def argo_cd_server_side(kubectl: Kubectl, doc: dict[str, Any]) -> Any:
-    """Argo CD with the ServerSideApply=true sync option: server-side apply under its
-    own manager, forced (as its SSA proposal settled on)."""
-    return kubectl.apply(
-        doc,
-        server_side=True,
-        field_manager="argocd-controller",
-        force_conflicts=True,
-        check=False,
-    )
-
-
-TOOLS: dict[str, Tool] = {"argocd": argo_cd, "argocd-ssa": argo_cd_server_side, "flux": flux}
+# Argo CD with ServerSideApply=true applies as Flux does (forced, its own manager
+# argocd-controller): the flux case covers it.
+TOOLS: dict[str, Tool] = {"argocd": argo_cd, "flux": flux}
 
 
 def optimized(kubectl: Kubectl) -> dict[str, Any]:
