@@ -34,11 +34,16 @@ def service_account_kubeconfig(admin: Path, token: str, target: Path) -> Path:
 
 
 def shipped_rbac(namespace: str) -> list[dict[str, Any]]:
+    """The shipped RBAC, bound to a service account of ``namespace``: the leader-election
+    Role and its binding moved to that namespace, the cluster-wide binding renamed."""
     docs = list(yaml.safe_load_all((ROOT / "deploy/operator/rbac.yaml").read_text()))
     for doc in docs:
+        if doc["kind"] in ("Role", "RoleBinding"):
+            doc["metadata"]["namespace"] = namespace
         if doc["kind"] == "ClusterRoleBinding":
             doc["metadata"]["name"] = f"servingopt-{namespace}"
-            doc["subjects"][0]["namespace"] = namespace
+        for subject in doc.get("subjects", []):
+            subject["namespace"] = namespace
     return docs
 
 

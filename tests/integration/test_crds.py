@@ -4,6 +4,7 @@ rejected with the schema/CEL message, printer columns and `kubectl explain` work
 from __future__ import annotations
 
 import copy
+import json
 import re
 from collections.abc import Callable
 from pathlib import Path
@@ -227,7 +228,20 @@ def test_get_ms_shows_the_printer_columns(crds: list[Doc], kubectl: Kubectl) -> 
     wide = kubectl.run("get", "ms", "-o", "wide").stdout.splitlines()[0].split()
     assert wide[1:] == [c["name"].upper() for c in columns]
     row = kubectl.run("get", "ms", "distilbert-sentiment").stdout.splitlines()[1].split()
-    assert row[:2] == ["distilbert-sentiment", "Auto"]
+    assert row[0] == "distilbert-sentiment" and "Auto" not in row  # no status yet
+    ready = {
+        "type": "Ready",
+        "status": "True",
+        "reason": "Reconciled",
+        "lastTransitionTime": "2026-12-01T00:00:00Z",
+    }
+    status = {"status": {"mode": "Auto", "conditions": [ready]}}
+    kubectl.run(
+        "patch", "ms", "distilbert-sentiment", "--subresource=status", "--type=merge",
+        "-p", json.dumps(status),
+    )  # fmt: skip
+    row = kubectl.run("get", "ms", "distilbert-sentiment").stdout.splitlines()[1].split()
+    assert row[:3] == ["distilbert-sentiment", "True", "Auto"]  # READY, MODE from status
 
 
 def test_explain_prints_the_field_docs(crds: list[Doc], admin_kubectl: Kubectl) -> None:
