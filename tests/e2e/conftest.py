@@ -8,7 +8,14 @@ from pathlib import Path
 
 import pytest
 import yaml
-from e2e_support import Demand, Exporter, Operator, PrometheusProxy, workload
+from e2e_support import (
+    Demand,
+    Exporter,
+    Operator,
+    PrometheusProxy,
+    service_account_kubeconfig,
+    workload,
+)
 
 from servingopt.demo import SAMPLE_WORKLOAD_RULES
 from servingopt.devcluster import DevCluster, Kubectl, Prometheus
@@ -98,24 +105,8 @@ def operator_kubeconfig(
     token = installed.run(
         "create", "token", "servingopt", "-n", "servingopt-system", "--duration=8h"
     ).stdout.strip()
-    admin = yaml.safe_load(dev_cluster.kubeconfig.read_text())
-    cluster = admin["clusters"][0]
-    path = tmp_path_factory.mktemp("operator-account") / "kubeconfig"
-    path.write_text(
-        yaml.safe_dump(
-            {
-                "apiVersion": "v1",
-                "kind": "Config",
-                "clusters": [cluster],
-                "users": [{"name": "servingopt", "user": {"token": token}}],
-                "contexts": [
-                    {"name": "sa", "context": {"cluster": cluster["name"], "user": "servingopt"}}
-                ],
-                "current-context": "sa",
-            }
-        )
-    )
-    return path
+    target = tmp_path_factory.mktemp("operator-account") / "kubeconfig"
+    return service_account_kubeconfig(dev_cluster.kubeconfig, token, target)
 
 
 @pytest.fixture

@@ -327,6 +327,40 @@ def workload_replicas(kubectl: Kubectl, deployment: str) -> int:
     )
 
 
+def service_account_kubeconfig(admin: Path, token: str, target: Path) -> Path:
+    config = yaml.safe_load(admin.read_text())
+    cluster = config["clusters"][0]
+    target.write_text(
+        yaml.safe_dump(
+            {
+                "apiVersion": "v1",
+                "kind": "Config",
+                "clusters": [cluster],
+                "users": [{"name": "servingopt", "user": {"token": token}}],
+                "contexts": [
+                    {"name": "sa", "context": {"cluster": cluster["name"], "user": "servingopt"}}
+                ],
+                "current-context": "sa",
+            }
+        )
+    )
+    return target
+
+
+def shipped_rbac(namespace: str) -> list[dict[str, Any]]:
+    """The shipped RBAC, bound to a service account of ``namespace``: the leader-election
+    Role and its binding moved to that namespace, the cluster-wide binding renamed."""
+    docs = list(yaml.safe_load_all((ROOT / "deploy/operator/rbac.yaml").read_text()))
+    for doc in docs:
+        if doc["kind"] in ("Role", "RoleBinding"):
+            doc["metadata"]["namespace"] = namespace
+        if doc["kind"] == "ClusterRoleBinding":
+            doc["metadata"]["name"] = f"servingopt-{namespace}"
+        for subject in doc.get("subjects", []):
+            subject["namespace"] = namespace
+    return docs
+
+
 class Demand:
     """The twin's total demand, set by the test."""
 

@@ -15,8 +15,7 @@ from typing import Any
 
 import pytest
 import yaml
-from e2e_support import Exporter, Operator, PrometheusProxy, modelserving, workload
-from test_shipped_rbac import shipped_rbac
+from e2e_support import Exporter, Operator, PrometheusProxy, modelserving, shipped_rbac, workload
 
 from servingopt.devcluster import DevCluster, Kubectl, wait_until
 

@@ -17,8 +17,16 @@ from typing import Any
 
 import pytest
 import yaml
-from e2e_support import ROOT, Exporter, Operator, PrometheusProxy, free_port, modelserving, workload
-from test_shipped_rbac import service_account_kubeconfig
+from e2e_support import (
+    Exporter,
+    Operator,
+    PrometheusProxy,
+    free_port,
+    modelserving,
+    service_account_kubeconfig,
+    shipped_rbac,
+    workload,
+)
 
 from servingopt.devcluster import DevCluster, Kubectl, wait_until
 from servingopt.kube.leader import JITTER, LEASE_DURATION_S, RETRY_PERIOD_S
@@ -228,20 +236,6 @@ def test_a_leader_that_could_not_renew_stops_and_exits_non_zero(
     assert lease(kubectl)["holderIdentity"] == "replica-b"
 
 
-def election_rbac(namespace: str) -> list[dict[str, Any]]:
-    """The shipped RBAC, bound to a service account of ``namespace``; the leader-election
-    Role and its binding moved to that namespace, the cluster-wide binding renamed."""
-    docs = list(yaml.safe_load_all((ROOT / "deploy/operator/rbac.yaml").read_text()))
-    for doc in docs:
-        if doc["kind"] in ("Role", "RoleBinding"):
-            doc["metadata"]["namespace"] = namespace
-        if doc["kind"] == "ClusterRoleBinding":
-            doc["metadata"]["name"] = f"servingopt-{namespace}"
-        for subject in doc.get("subjects", []):
-            subject["namespace"] = namespace
-    return docs
-
-
 def can_i(admin: Kubectl, namespace: str, verb: str, what: str) -> bool:
     account = f"system:serviceaccount:{namespace}:servingopt"
     proc = admin.run("auth", "can-i", verb, what, f"--as={account}", f"-n={namespace}", check=False)
@@ -261,7 +255,7 @@ def test_the_shipped_role_grants_exactly_what_the_election_needs(
     kubectl.apply(
         {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "servingopt"}}
     )
-    docs = election_rbac(namespace)
+    docs = shipped_rbac(namespace)
     assert {d["kind"] for d in docs} >= {"Role", "RoleBinding"}
     admin_kubectl.apply(docs)
     try:
