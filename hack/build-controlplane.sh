@@ -83,16 +83,23 @@ build_adapter() {
     -o "$ADAPTER_DIR/prometheus-adapter" sigs.k8s.io/prometheus-adapter/cmd/adapter)
 }
 
-# KEDA's go.mod pins its dependencies with replace directives, which only the main
-# module's go.mod applies: it is built inside a writable copy of its own module.
-build_keda() {
+# KEDA's and helm's go.mod pin dependencies with replace directives, which only the main
+# module's go.mod applies: each is built inside a writable copy of its own module.
+# Prints the copy's directory (the caller removes it).
+module_copy() {
   local src work
-  src="$(cd "$(mktemp -d)" && GOFLAGS=-mod=mod go mod download -json \
-    "github.com/kedacore/keda/v2@$KEDA_VERSION" | sed -n 's/^\t"Dir": "\(.*\)",$/\1/p')"
-  [ -f "$src/go.mod" ] || { log "no source for keda $KEDA_VERSION"; return 1; }
+  src="$(cd "$(mktemp -d)" && GOFLAGS=-mod=mod go mod download -json "$1" \
+    | sed -n 's/^\t"Dir": "\(.*\)",$/\1/p')"
+  [ -f "$src/go.mod" ] || { log "no source for $1"; return 1; }
   work="$(mktemp -d)"
   cp -r "$src"/. "$work/"
   chmod -R u+w "$work"
+  echo "$work"
+}
+
+build_keda() {
+  local work
+  work="$(module_copy "github.com/kedacore/keda/v2@$KEDA_VERSION")" || return 1
   mkdir -p "$KEDA_DIR"
   local ld="-s -w -X github.com/kedacore/keda/v2/version.Version=$KEDA_VERSION"
   (cd "$work" && GOFLAGS=-mod=mod go build -trimpath -ldflags "$ld" \
@@ -104,15 +111,9 @@ build_keda() {
   return "$rc"
 }
 
-# Built in a writable copy of its module too, so that its own go.mod decides.
 build_helm() {
-  local src work
-  src="$(cd "$(mktemp -d)" && GOFLAGS=-mod=mod go mod download -json \
-    "helm.sh/helm/v3@$HELM_VERSION" | sed -n 's/^\t"Dir": "\(.*\)",$/\1/p')"
-  [ -f "$src/go.mod" ] || { log "no source for helm $HELM_VERSION"; return 1; }
-  work="$(mktemp -d)"
-  cp -r "$src"/. "$work/"
-  chmod -R u+w "$work"
+  local work
+  work="$(module_copy "helm.sh/helm/v3@$HELM_VERSION")" || return 1
   mkdir -p "$HELM_DIR"
   # As helm's Makefile: the Kubernetes version it assumes (`helm template`, lint) follows
   # the client-go it is built with (v0.X.Y is Kubernetes 1.X).
